@@ -1,0 +1,31 @@
+"""llm-hosting: config -> network -> one platform -> exports."""
+
+import pulumi
+import pulumi_aws as aws
+
+from components import config as stack_config
+from components.network import Network, NetworkArgs
+from components.platforms import PLATFORMS, PlatformArgs
+from components.report import model_summaries
+from components.tags import Naming
+
+config = stack_config.load(available_platforms=PLATFORMS)
+naming = Naming(config.project, config.stack, config.environment, config.tags)
+
+# One explicit AWS provider carries region and the tag set to every AWS resource; the stack
+# disables default providers, so a resource that forgot it fails loudly instead of going
+# untagged into whatever region the shell happens to point at.
+aws_provider = aws.Provider("aws", region=config.region, default_tags={"tags": naming.tags()})
+providers = pulumi.ResourceOptions(providers={"aws": aws_provider})
+
+network = Network("network", NetworkArgs(naming, config.network, config.region), providers)
+platform = PLATFORMS[config.platform](
+    config.platform, PlatformArgs(config, network, naming), providers
+)
+
+pulumi.export("platform", config.platform)
+pulumi.export("vpcId", network.vpc_id)
+pulumi.export("privateSubnetIds", network.private_subnet_ids)
+pulumi.export("models", model_summaries(config))
+for key, value in platform.exports.items():
+    pulumi.export(key, value)

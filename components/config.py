@@ -1,0 +1,608 @@
+"""The stack config contract: parsed once, validated once, then frozen.
+
+Every other module receives a `StackConfig`; nothing else reads `pulumi.Config`. Parsing is kept
+apart from Pulumi (`parse_stack_config` takes a plain mapping of `llm-hosting:<key>` strings, as the
+engine hands them to the program) so the offline `plan` command, the policy pack and the unit tests
+all run exactly the checks `pulumi up` runs.
+
+Every problem is collected and reported together, each with its key path and the fix, because a
+user who fixes one typo per `pulumi up` attempt loses an afternoon. Sizing (does the model fit the
+GPU?) is part of validation for the same reason: the most expensive failure is a model that does
+not fit, found after a ten-minute endpoint creation.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from components.facts import (
+    GPU_INSTANCES,
+    GpuInstance,
+    ModelShape,
+    get_gpu_instance,
+    get_model_shape,
+)
+from components.sizing import (
+    CostEstimate,
+    MemoryEstimate,
+    SizingRequest,
+    choose_instance,
+    estimate_cost,
+    estimate_memory,
+)
+
+NAMESPACE = "llm-hosting"
+
+Environment = Literal["dev", "staging", "prod"]
+Platform = Literal["sagemaker", "eks", "ecs"]
+Engine = Literal["vllm", "tgi"]
+Quantization = Literal["none", "awq", "gptq", "fp8"]
+Capacity = Literal["on-demand", "spot"]
+NatGateways = Literal["single", "onePerAz"]
+Pricing = Literal["ec2", "sagemaker"]
+
+PLATFORM_PRICING: Mapping[str, Pricing] = {"sagemaker": "sagemaker", "eks": "ec2", "ecs": "ec2"}
+"""Which price list a platform pays: SageMaker bills its own `ml.` hourly rates."""
+
+RESERVED_TAG_KEYS = frozenset({"project", "stack", "environment", "managed-by"})
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(\S+?)/?$")
+_TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$")
+
+
+class ConfigError(Exception):
+    """All problems found in a stack's config; `str()` lists one per line."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__(
+            f"{len(self.problems)} problem(s) in the stack config:\n"
+            + "\n".join(f"  - {p}" for p in self.problems)
+        )
+
+
+class _Strict(BaseModel):
+    """camelCase keys, unknown keys rejected: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=False
+    )
+
+
+class NetworkConfig(_Strict):
+    cidr_block: str = Field(default="10.0.0.0/16", description="VPC range, private, /16 to /20")
+    availability_zones: int | None = Field(
+        default=None, ge=2, le=6, description="AZs to span (2-6); default 2 in dev, 3 otherwise"
+    )
+    nat_gateways: NatGateways | None = Field(
+        default=None, description="`single` or `onePerAz`; default single in dev, else onePerAz"
+    )
+
+
+class ShapeConfig(_Strict):
+    """Architecture of a model the facts catalog does not know (read it from its config.json)."""
+
+    parameters: float = Field(gt=0, description="total parameters, in billions")
+    active_parameters: float | None = Field(
+        default=None, gt=0, description="MoE: parameters active per token, billions"
+    )
+    layers: int = Field(gt=0, description="`num_hidden_layers`")
+    hidden_size: int = Field(gt=0, description="`hidden_size`")
+    attention_heads: int = Field(gt=0, description="`num_attention_heads`")
+    kv_heads: int = Field(gt=0, description="`num_key_value_heads`")
+    head_dim: int = Field(gt=0, description="`head_dim` (hidden size / heads when absent)")
+    vocab_size: int = Field(gt=0, description="`vocab_size`")
+    dtype: Literal["bfloat16", "float16", "float32"] = Field(
+        default="bfloat16", description="`torch_dtype`"
+    )
+    max_position_embeddings: int = Field(gt=0, description="`max_position_embeddings`")
+    tied_embeddings: bool = Field(default=False, description="`tie_word_embeddings`")
+
+    def to_shape(self) -> ModelShape:
+        return ModelShape(
+            parameters_b=self.parameters,
+            active_parameters_b=self.active_parameters or self.parameters,
+            layers=self.layers,
+            hidden_size=self.hidden_size,
+            attention_heads=self.attention_heads,
+            kv_heads=self.kv_heads,
+            head_dim=self.head_dim,
+            vocab_size=self.vocab_size,
+            dtype=self.dtype,
+            max_position_embeddings=self.max_position_embeddings,
+            tied_embeddings=self.tied_embeddings,
+        )
+
+
+class ModelConfig(_Strict):
+    name: str = Field(description="DNS-1123 label, unique; names endpoints and namespaces")
+    model_id: str = Field(description="Hugging Face id, e.g. meta-llama/Meta-Llama-3-8B-Instruct")
+    engine: Engine = Field(default="vllm", description="serving engine: `vllm` or `tgi`")
+    quantization: Quantization = Field(
+        default="none", description="`none`, `awq`, `gptq` or `fp8`"
+    )
+    max_input_tokens: int = Field(default=3072, gt=0, description="longest prompt accepted")
+    max_total_tokens: int = Field(
+        default=4096, gt=0, description="prompt + output per sequence; sizes the KV cache"
+    )
+    gpus_per_replica: Literal[1, 2, 4, 8] = Field(
+        default=1, description="tensor-parallel GPUs per replica"
+    )
+    instance_type: str | None = Field(
+        default=None, description="EC2 name (g5.2xlarge); omitted: the cheapest that fits"
+    )
+    min_replicas: int = Field(default=1, ge=0, description="replicas kept running")
+    max_replicas: int | None = Field(
+        default=None, ge=1, description="autoscaling ceiling; default minReplicas"
+    )
+    capacity: Capacity = Field(default="on-demand", description="`on-demand` or `spot`")
+    weights_uri: str | None = Field(
+        default=None, description="s3://bucket/prefix of pre-staged weights (recommended)"
+    )
+    concurrency_target: int = Field(
+        default=4, ge=1, le=1024,
+        description="full-length sequences per replica the KV cache must hold",
+    )
+    shape: ShapeConfig | None = Field(
+        default=None, description="architecture, for a model the catalog does not know"
+    )
+
+    @property
+    def replicas_max(self) -> int:
+        """`maxReplicas` defaults to `minReplicas` (at least 1): no surprise scale-out bill."""
+        return self.max_replicas if self.max_replicas is not None else max(self.min_replicas, 1)
+
+
+class SageMakerConfig(_Strict):
+    """`llm-hosting:sagemaker`: options only the sagemaker platform reads (prod-safe defaults)."""
+
+
+class EksConfig(_Strict):
+    """`llm-hosting:eks`: options only the eks platform reads (defaults are prod-safe)."""
+
+
+class EcsConfig(_Strict):
+    """`llm-hosting:ecs`: options only the ecs platform reads (defaults are prod-safe)."""
+
+
+class _RawStack(_Strict):
+    environment: Environment = Field(description="`dev`, `staging` or `prod`")
+    platform: Platform = Field(description="`sagemaker`, `eks` or `ecs`")
+    network: NetworkConfig = Field(default=NetworkConfig(), description="the VPC")
+    # Each model is validated on its own (see parse_stack_config), so one bad model hides nothing.
+    models: list[Any] = Field(min_length=1, description="models to serve (at least one)")
+    hf_token: str | None = Field(
+        default=None, description="Hugging Face token, as a Pulumi secret; gated models only"
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="merged into every taggable resource"
+    )
+    sagemaker: SageMakerConfig = Field(
+        default=SageMakerConfig(), description="sagemaker platform options"
+    )
+    eks: EksConfig = Field(default=EksConfig(), description="eks platform options")
+    ecs: EcsConfig = Field(default=EcsConfig(), description="ecs platform options")
+
+
+@dataclass(frozen=True)
+class Network:
+    cidr_block: str
+    availability_zones: int
+    nat_gateways: NatGateways
+
+
+@dataclass(frozen=True)
+class Model:
+    """One configured model with the sizing decision that validation already made."""
+
+    spec: ModelConfig
+    shape: ModelShape
+    instance: GpuInstance
+    memory: MemoryEstimate
+    cost: CostEstimate
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    stack: str
+    region: str
+    environment: Environment
+    platform: Platform
+    network: Network
+    models: tuple[Model, ...]
+    tags: Mapping[str, str]
+    sagemaker: SageMakerConfig = field(default_factory=SageMakerConfig)
+    eks: EksConfig = field(default_factory=EksConfig)
+    ecs: EcsConfig = field(default_factory=EcsConfig)
+    hf_token: Any = None  # a pulumi.Output secret (or None); never a plain str after parsing
+
+    @property
+    def pricing(self) -> Pricing:
+        return PLATFORM_PRICING[self.platform]
+
+
+# --------------------------------------------------------------------------------------------
+# documentation
+
+
+def _type_name(annotation: Any) -> str:
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    origin = getattr(annotation, "__origin__", None)
+    if origin is Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "object"
+    if origin in (list, dict):
+        return "list" if origin is list else "map"
+    if args and len(args) == 1:
+        return _type_name(args[0])
+    if args:
+        return " \\| ".join(_type_name(a) for a in args)
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def config_reference() -> list[tuple[str, str, str, str]]:
+    """(key, type, default, meaning) for every config key: the README's table is checked
+    against this, so docs and validation cannot drift apart."""
+    rows: list[tuple[str, str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            key = f"{prefix}{info.alias or name}"
+            required = info.is_required()
+            default = "required" if required else _default_text(info.default)
+            rows.append((key, _type_name(info.annotation), default, info.description or ""))
+            nested = [a for a in (info.annotation, *get_args(info.annotation))
+                      if isinstance(a, type) and issubclass(a, BaseModel)]
+            if nested:
+                walk(nested[0], f"{key}.")
+            if name == "models":
+                walk(ModelConfig, f"{key}[].")
+
+    walk(_RawStack, f"{NAMESPACE}:")
+    return rows
+
+
+def _default_text(default: Any) -> str:
+    if default is None or isinstance(default, BaseModel) or default == {}:
+        return "-"
+    return f"`{default}`"
+
+
+def config_reference_markdown() -> str:
+    lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{k}` | {t} | {d} | {m} |" for k, t, d, m in config_reference()]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# parsing
+
+
+_OBJECT_KEYS = {"network", "models", "tags", "sagemaker", "eks", "ecs"}
+
+
+def _key(loc: Iterable[str | int]) -> str:
+    out = NAMESPACE + ":"
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if i else "") + part
+    return out
+
+
+def _format_pydantic(
+    err: ValidationError, root: type[BaseModel], prefix: tuple[str | int, ...] = ()
+) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = [p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        path = _key([*prefix, *loc])
+        if e["type"] == "extra_forbidden":
+            problems.append(f"{path}: unknown key; {_accepted_keys(root, loc)}")
+        elif e["type"] == "missing":
+            problems.append(f"{path}: required key is missing; set it with `pulumi config set "
+                            f"--path '{path}' <value>`")
+        elif e["type"] == "literal_error":
+            expected = e.get("ctx", {}).get("expected", "")
+            problems.append(f"{path}: {e['input']!r} is not accepted; use one of {expected}")
+        else:
+            problems.append(f"{path}: {e['msg']} (got {e['input']!r})")
+    return problems
+
+
+def _accepted_keys(model: type[BaseModel], loc: list[str | int]) -> str:
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = next((f for f in model.model_fields.values() if f.alias == part), None)
+        ann = getattr(field, "annotation", None) if field else None
+        args = getattr(ann, "__args__", ()) or ()
+        nested = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not nested:
+            return "check the spelling"
+        model = nested[0]
+    keys = sorted(f.alias or n for n, f in model.model_fields.items())
+    return "accepted keys: " + ", ".join(keys)
+
+
+def _decode(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Turn the engine's `llm-hosting:<key>` strings into one JSON-shaped dict."""
+    data: dict[str, Any] = {}
+    problems: list[str] = []
+    prefix = NAMESPACE + ":"
+    for full_key, value in raw.items():
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key[len(prefix):]
+        if key in _OBJECT_KEYS and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{full_key}: not valid structured config ({exc.msg}); set it with "
+                                f"`pulumi config set --path '{full_key}...'`")
+                continue
+        data[key] = value
+    return data, problems
+
+
+def parse_stack_config(
+    raw: Mapping[str, Any],
+    *,
+    project: str,
+    stack: str,
+    secret_keys: Iterable[str] = (),
+    available_platforms: Iterable[str] | None = None,
+    hf_token_secret: Any = None,
+) -> StackConfig:
+    """Validate the raw config map; raise `ConfigError` listing every problem at once.
+
+    `raw` maps `llm-hosting:<key>` (and `aws:region`) to the strings the engine passes.
+    `hf_token_secret` is the secret Output that stands for the token (built by the caller from
+    `pulumi.Config.get_secret`), so the token never exists here as a plain string.
+    """
+    data, problems = _decode(raw)
+    region = raw.get("aws:region")
+    if not region:
+        problems.append(
+            "aws:region: required; set it with `pulumi config set aws:region us-east-1`"
+        )
+
+    parsed: _RawStack | None = None
+    try:
+        parsed = _RawStack.model_validate(data)
+    except ValidationError as err:
+        undecodable = {p.split(":", 2)[1] for p in problems if ": not valid structured" in p}
+        problems.extend(p for p in _format_pydantic(err, _RawStack)
+                        if p.split(":", 2)[1] not in undecodable)
+    # Models are validated one by one, so a bad platform or one bad model hides nothing else.
+    platform = _valid(data.get("platform"), Platform)
+
+    if data.get("hfToken") is not None and f"{NAMESPACE}:hfToken" not in set(secret_keys):
+        problems.append(
+            f"{NAMESPACE}:hfToken: is stored in plaintext; remove it with `pulumi config rm "
+            f"{NAMESPACE}:hfToken` and set it again with `pulumi config set --secret "
+            f"{NAMESPACE}:hfToken <token>`"
+        )
+    if (available_platforms is not None and platform is not None
+            and platform not in set(available_platforms)):
+        built = ", ".join(sorted(available_platforms)) or "none"
+        problems.append(
+            f"{NAMESPACE}:platform: platform '{platform}' is not built yet "
+            f"(built so far: {built}); pick a built platform for this stack"
+        )
+
+    network: Network | None = None
+    if parsed is not None:
+        network, net_problems = _network(parsed)
+        problems += net_problems
+        problems += _tag_problems(parsed.tags)
+    models: list[Model] = []
+    specs: list[ModelConfig] = []
+    raw_models = data.get("models") if isinstance(data.get("models"), list) else []
+    for i, raw_model in enumerate(raw_models):
+        try:
+            spec = ModelConfig.model_validate(raw_model)
+        except ValidationError as err:
+            problems.extend(_format_pydantic(err, ModelConfig, ("models", i)))
+            continue
+        specs.append(spec)
+        model, model_problems = _model(i, spec, platform)
+        problems += model_problems
+        if model is not None:
+            models.append(model)
+    names = [m.name for m in specs]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        where = ", ".join(f"models[{i}]" for i, n in enumerate(names) if n == dup)
+        problems.append(f"{NAMESPACE}:models: name {dup!r} is used by {where}; model names "
+                        "must be unique")
+
+    if problems:
+        raise ConfigError(problems)
+    assert parsed is not None and network is not None
+    return StackConfig(
+        project=project,
+        stack=stack,
+        region=str(region),
+        environment=parsed.environment,
+        platform=parsed.platform,
+        network=network,
+        models=tuple(models),
+        tags=dict(parsed.tags),
+        sagemaker=parsed.sagemaker,
+        eks=parsed.eks,
+        ecs=parsed.ecs,
+        hf_token=hf_token_secret if parsed.hf_token is not None else None,
+    )
+
+
+def _network(parsed: _RawStack) -> tuple[Network | None, list[str]]:
+    cfg = parsed.network
+    path = f"{NAMESPACE}:network.cidrBlock"
+    try:
+        net = ipaddress.IPv4Network(cfg.cidr_block, strict=True)
+    except ValueError as exc:
+        return None, [f"{path}: {cfg.cidr_block!r} is not an IPv4 CIDR block ({exc}); "
+                      "use e.g. 10.0.0.0/16"]
+    problems = []
+    if not net.is_private:
+        problems.append(f"{path}: {cfg.cidr_block} is not a private (RFC 1918) range; "
+                        "use e.g. 10.0.0.0/16")
+    if not 16 <= net.prefixlen <= 20:
+        problems.append(f"{path}: prefix /{net.prefixlen} is outside /16../20; GPU pods and "
+                        "endpoints need room, use a /16 to /20")
+    dev = parsed.environment == "dev"
+    return Network(
+        cidr_block=str(net),
+        availability_zones=cfg.availability_zones or (2 if dev else 3),
+        nat_gateways=cfg.nat_gateways or ("single" if dev else "onePerAz"),
+    ), problems
+
+
+def _tag_problems(tags: Mapping[str, str]) -> list[str]:
+    problems = []
+    for key, value in tags.items():
+        path = f"{NAMESPACE}:tags.{key}"
+        if key in RESERVED_TAG_KEYS:
+            problems.append(f"{path}: '{key}' is set by llm-hosting itself; choose another key")
+        elif key.lower().startswith("aws:") or not _TAG_KEY.match(key):
+            problems.append(f"{path}: not a valid AWS tag key (1-128 chars, no 'aws:' prefix)")
+        if len(value) > 256:
+            problems.append(f"{path}: value is {len(value)} chars; AWS allows at most 256")
+    return problems
+
+
+def _valid(value: Any, kind: Any) -> Any:
+    return value if value in get_args(kind) else None
+
+
+def _model(i: int, spec: ModelConfig, platform: Platform | None) -> tuple[Model | None, list[str]]:
+    """Check one model and size it; `platform` is None when the platform key itself is bad."""
+    pricing = PLATFORM_PRICING.get(platform or "", "ec2")
+    p = f"{NAMESPACE}:models[{i}]"
+    problems: list[str] = []
+    if not _DNS_LABEL.match(spec.name) or len(spec.name) > 40:
+        problems.append(f"{p}.name: {spec.name!r} must be a DNS-1123 label of at most 40 chars "
+                        "(lowercase letters, digits, '-'; it names endpoints and namespaces)")
+    if not _HF_ID.match(spec.model_id):
+        problems.append(f"{p}.modelId: {spec.model_id!r} is not a Hugging Face id; use "
+                        "<org>/<model>, e.g. meta-llama/Meta-Llama-3-8B-Instruct")
+    if spec.max_total_tokens <= spec.max_input_tokens:
+        problems.append(f"{p}.maxTotalTokens: {spec.max_total_tokens} must be greater than "
+                        f"maxInputTokens ({spec.max_input_tokens}); it counts prompt + output")
+    if spec.min_replicas > spec.replicas_max:
+        problems.append(f"{p}.minReplicas: {spec.min_replicas} is greater than maxReplicas "
+                        f"({spec.replicas_max}); raise maxReplicas or lower minReplicas")
+    if spec.weights_uri is not None and not _S3_URI.match(spec.weights_uri):
+        problems.append(f"{p}.weightsUri: {spec.weights_uri!r} must be s3://<bucket>/<prefix> "
+                        "of pre-staged weights")
+    if spec.capacity == "spot" and platform == "sagemaker":
+        problems.append(f"{p}.capacity: SageMaker real-time endpoints have no Spot capacity; "
+                        "use 'on-demand' or the eks/ecs platform")
+
+    catalog_shape = get_model_shape(spec.model_id)
+    if spec.shape is not None:
+        shape = spec.shape.to_shape()
+    elif catalog_shape is not None:
+        shape = catalog_shape
+    else:
+        problems.append(f"{p}.modelId: {spec.model_id!r} is not in the model catalog; add "
+                        f"'{p}.shape' (parameters, layers, hiddenSize, attentionHeads, kvHeads, "
+                        "headDim, vocabSize, maxPositionEmbeddings) from its config.json")
+        return None, problems
+    if spec.max_total_tokens > shape.max_position_embeddings:
+        problems.append(f"{p}.maxTotalTokens: {spec.max_total_tokens} exceeds the model's context "
+                        f"length ({shape.max_position_embeddings})")
+    if problems:
+        return None, problems  # sizing a model whose basic fields are wrong only adds noise
+
+    request = SizingRequest(
+        shape=shape,
+        quantization=spec.quantization,
+        gpus_per_replica=spec.gpus_per_replica,
+        max_input_tokens=spec.max_input_tokens,
+        max_total_tokens=spec.max_total_tokens,
+        concurrency_target=spec.concurrency_target,
+    )
+    instance = _instance(p, spec, request, pricing, problems)
+    if instance is None or problems:
+        return None, problems
+    memory = estimate_memory(request, instance)
+    cost = estimate_cost(request, instance, pricing, spec.min_replicas, spec.replicas_max)
+    return Model(spec=spec, shape=shape, instance=instance, memory=memory, cost=cost), problems
+
+
+def _instance(
+    p: str, spec: ModelConfig, request: SizingRequest, pricing: Pricing, problems: list[str]
+) -> GpuInstance | None:
+    path = f"{p}.instanceType"
+    cheapest = choose_instance(request, pricing)
+    hint = (f"the cheapest that fits is {cheapest.name}" if cheapest else
+            "no catalog instance fits; raise gpusPerReplica, quantize, or lower maxTotalTokens "
+            "/ concurrencyTarget")
+    if spec.instance_type is None:
+        if cheapest is None:
+            problems.append(f"{path}: {spec.name} fits no GPU instance with {spec.gpus_per_replica}"
+                            f" GPU(s) per replica; {hint}")
+        return cheapest
+    name = spec.instance_type
+    if name.startswith("ml."):
+        problems.append(f"{path}: give the EC2 name ({name[3:]}); the sagemaker platform adds "
+                        "'ml.' itself")
+        return None
+    instance = get_gpu_instance(name)
+    if instance is None:
+        families = ", ".join(sorted({i.family for i in GPU_INSTANCES.values()}))
+        problems.append(f"{path}: {name!r} is not a GPU instance type in the catalog; use a size "
+                        f"of {families}, or omit it to let sizing choose ({hint})")
+        return None
+    if pricing == "sagemaker" and not instance.offered_on_sagemaker:
+        problems.append(f"{path}: SageMaker does not offer ml.{name}; {hint}")
+        return None
+    if instance.gpu_count < spec.gpus_per_replica:
+        problems.append(f"{path}: {name} has {instance.gpu_count} GPU(s) but gpusPerReplica is "
+                        f"{spec.gpus_per_replica}; {hint}")
+        return None
+    memory = estimate_memory(request, instance)
+    if not memory.fits:
+        problems.append(
+            f"{path}: {spec.name} ({spec.model_id}, quantization {spec.quantization}) needs "
+            f"{memory.required_gib_per_gpu:.1f} GiB per GPU but {name} offers "
+            f"{memory.available_gib_per_gpu:.1f} GiB usable per GPU; {hint}"
+        )
+        return None
+    return instance
+
+
+def load(available_platforms: Iterable[str]) -> StackConfig:
+    """Read this stack's config from the Pulumi engine: the one place `pulumi.Config` is used."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    raw: dict[str, Any] = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret_keys = [k for k in raw if runtime_config.is_config_secret(k)]
+    secret_keys += runtime_config.get_config_secret_keys_env()
+    return parse_stack_config(
+        raw,
+        project=pulumi.get_project(),
+        stack=pulumi.get_stack(),
+        secret_keys=secret_keys,
+        available_platforms=available_platforms,
+        hf_token_secret=pulumi.Config(NAMESPACE).get_secret("hfToken"),
+    )

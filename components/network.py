@@ -1,0 +1,307 @@
+"""The VPC every platform runs in: private subnets for GPU capacity, endpoints, flow logs.
+
+GPU workloads only ever land in private subnets. Model pulls (ECR, S3) and control traffic (STS,
+SageMaker, CloudWatch, SSM) go through VPC endpoints, which keeps them off the internet and off
+the NAT bill: a 70B model's 140 GB of weights through a NAT gateway costs about $6 per pull
+(us-east-1 NAT data processing, $0.045/GB), every time a node starts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_awsx as awsx
+
+from components.config import Network as NetworkConfig
+from components.tags import Naming
+
+INTERFACE_ENDPOINTS: tuple[str, ...] = (
+    "ecr.api",
+    "ecr.dkr",
+    "sts",
+    "logs",
+    "sagemaker.api",
+    "sagemaker.runtime",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+)
+"""Interface endpoints every platform uses (ECR image pulls, IRSA/Pod Identity STS calls,
+CloudWatch Logs, SageMaker control and runtime APIs, Session Manager node access without SSH)."""
+
+FLOW_LOG_RETENTION_DAYS: dict[str, int] = {"dev": 30, "staging": 90, "prod": 365}
+"""Flow-log retention per environment; prod keeps a year for incident forensics."""
+
+
+@dataclass(frozen=True)
+class SubnetMasks:
+    private: int
+    public: int
+
+
+def subnet_masks(vpc_prefix: int) -> SubnetMasks:
+    """Private subnets get 1/8 of the VPC each (EKS's VPC CNI gives every pod a VPC IP), public
+    ones 1/64 (only load balancers and NAT gateways live there). Six AZs use 6/8 + 6/64 of the
+    range, so every configurable AZ count fits."""
+    return SubnetMasks(private=vpc_prefix + 3, public=vpc_prefix + 6)
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    naming: Naming
+    config: NetworkConfig
+    region: str
+
+
+class Network(pulumi.ComponentResource):
+    """VPC (awsx) across the configured AZs, VPC endpoints, and flow logs to an encrypted group."""
+
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: pulumi.Output[list[str]]
+    public_subnet_ids: pulumi.Output[list[str]]
+    vpc_cidr: str
+    endpoint_security_group_id: pulumi.Output[str]
+    logs_kms_key_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("llm-hosting:network:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        naming, cfg = args.naming, args.config
+        self.vpc_cidr = cfg.cidr_block
+
+        vpc = self._vpc(name, naming, cfg, child)
+        self.vpc_id = vpc.vpc_id
+        self.private_subnet_ids = vpc.private_subnet_ids
+        self.public_subnet_ids = vpc.public_subnet_ids
+
+        self._endpoints(name, args, vpc, child)
+        self.logs_kms_key_arn = self._flow_logs(name, args, child)
+
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "privateSubnetIds": self.private_subnet_ids,
+                "publicSubnetIds": self.public_subnet_ids,
+                "endpointSecurityGroupId": self.endpoint_security_group_id,
+                "logsKmsKeyArn": self.logs_kms_key_arn,
+            }
+        )
+
+    def _vpc(
+        self, name: str, naming: Naming, cfg: NetworkConfig, opts: pulumi.ResourceOptions
+    ) -> awsx.ec2.Vpc:
+        masks = subnet_masks(int(cfg.cidr_block.split("/")[1]))
+        discovery = {"karpenter.sh/discovery": naming.cluster_name}
+        return awsx.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=cfg.cidr_block,
+            number_of_availability_zones=cfg.availability_zones,
+            nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(
+                strategy=(
+                    awsx.ec2.NatGatewayStrategy.SINGLE
+                    if cfg.nat_gateways == "single"
+                    else awsx.ec2.NatGatewayStrategy.ONE_PER_AZ
+                )
+            ),
+            subnet_strategy=awsx.ec2.SubnetAllocationStrategy.AUTO,
+            subnet_specs=[
+                awsx.ec2.SubnetSpecArgs(
+                    type=awsx.ec2.SubnetType.PRIVATE,
+                    name="private",
+                    cidr_mask=masks.private,
+                    tags={**naming.tags(), "kubernetes.io/role/internal-elb": "1", **discovery},
+                ),
+                awsx.ec2.SubnetSpecArgs(
+                    type=awsx.ec2.SubnetType.PUBLIC,
+                    name="public",
+                    cidr_mask=masks.public,
+                    tags={**naming.tags(), "kubernetes.io/role/elb": "1"},
+                ),
+            ],
+            enable_dns_hostnames=True,  # required for interface endpoints' private DNS
+            enable_dns_support=True,
+            tags={**naming.tags(), "Name": naming.physical()},
+            opts=opts,
+        )
+
+    def _endpoints(
+        self, name: str, args: NetworkArgs, vpc: awsx.ec2.Vpc, opts: pulumi.ResourceOptions
+    ) -> None:
+        naming, region = args.naming, args.region
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-endpoints-sg",
+            description="VPC interface endpoints: HTTPS from inside the VPC only",
+            vpc_id=vpc.vpc_id,
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    description="HTTPS from the VPC",
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_blocks=[args.config.cidr_block],
+                )
+            ],
+            tags={**naming.tags(), "Name": naming.physical("endpoints")},
+            opts=opts,
+        )
+        self.endpoint_security_group_id = sg.id
+
+        # The S3 gateway endpoint needs every route table awsx made; asking after the VPC
+        # component finished (depends_on) sees them all, including per-AZ private tables.
+        route_tables = aws.ec2.get_route_tables_output(
+            vpc_id=vpc.vpc_id,
+            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[vpc]),
+        )
+        aws.ec2.VpcEndpoint(
+            f"{name}-endpoint-s3",
+            vpc_id=vpc.vpc_id,
+            service_name=f"com.amazonaws.{region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=route_tables.ids,
+            tags={**naming.tags(), "Name": naming.physical("s3")},
+            opts=opts,
+        )
+        for service in INTERFACE_ENDPOINTS:
+            slug = service.replace(".", "-")
+            aws.ec2.VpcEndpoint(
+                f"{name}-endpoint-{slug}",
+                vpc_id=vpc.vpc_id,
+                service_name=f"com.amazonaws.{region}.{service}",
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=vpc.private_subnet_ids,
+                security_group_ids=[sg.id],
+                tags={**naming.tags(), "Name": naming.physical(slug)},
+                opts=opts,
+            )
+
+    def _flow_logs(
+        self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions
+    ) -> pulumi.Output[str]:
+        naming, region = args.naming, args.region
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
+        prod = naming.environment == "prod"
+
+        key = aws.kms.Key(
+            f"{name}-logs-key",
+            description=f"{naming.prefix}: CloudWatch Logs encryption (flow logs, serving logs)",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.all(account, partition).apply(
+                lambda ap: logs_key_policy(account=ap[0], partition=ap[1], region=region)
+            ),
+            tags=naming.tags(),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=prod)),
+        )
+        group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            name=f"/llm-hosting/{naming.stack}/vpc-flow-logs",
+            retention_in_days=FLOW_LOG_RETENTION_DAYS[naming.environment],
+            kms_key_id=key.arn,
+            tags=naming.tags(),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=prod)),
+        )
+        role = aws.iam.Role(
+            f"{name}-flow-logs-role",
+            description="Lets VPC Flow Logs write to this stack's flow-log group only",
+            assume_role_policy=account.apply(
+                lambda acct: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                                "Condition": {"StringEquals": {"aws:SourceAccount": acct}},
+                            }
+                        ],
+                    }
+                )
+            ),
+            tags=naming.tags(),
+            opts=opts,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs-policy",
+            role=role.id,
+            policy=group.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": [
+                                    "logs:CreateLogStream",
+                                    "logs:PutLogEvents",
+                                    "logs:DescribeLogStreams",
+                                ],
+                                "Resource": [arn, f"{arn}:*"],
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=opts,
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-log",
+            vpc_id=self.vpc_id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            tags=naming.tags(),
+            opts=opts,
+        )
+        return key.arn
+
+
+def logs_key_policy(*, account: str, partition: str, region: str) -> str:
+    """Key policy letting CloudWatch Logs in this region use the key for this account's groups.
+
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+    """
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministration",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchLogs",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": (
+                                f"arn:{partition}:logs:{region}:{account}:log-group:*"
+                            )
+                        }
+                    },
+                },
+            ],
+        }
+    )

@@ -1,0 +1,199 @@
+"""`python -m components.plan --stack dev`: what `pulumi up` would build, and what it would cost.
+
+The first thing a newcomer runs, before any AWS account or Pulumi CLI is involved: it reads the
+stack's `Pulumi.<stack>.yaml`, validates it exactly as `pulumi up` does, runs the real program
+offline under the recording mocks, and prints the resources per component plus, per model, the
+instance, GPU memory needed vs available, concurrency, and cost.
+
+Exit codes: 0 plan printed; 2 the config is invalid (each problem is printed); 3 the config is
+valid but its platform is not built yet (sizing is still printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.config import (
+    NAMESPACE,
+    ConfigError,
+    StackConfig,
+    parse_stack_config,
+)
+from components.offline import ROOT, Graph, Recorded, run_program
+from components.report import model_summaries
+from components.stackfile import StackFile, read_stack_file
+
+PLATFORM_NAMES = ("sagemaker", "eks", "ecs")
+NOT_BUILT = 3
+INVALID = 2
+
+
+def _parse(stack: StackFile, platform: str | None = None,
+           available: Sequence[str] | None = None) -> StackConfig:
+    raw = dict(stack.config)
+    if platform is not None:
+        raw[f"{NAMESPACE}:platform"] = platform
+    return parse_stack_config(
+        raw, project="llm-hosting", stack=stack.stack, secret_keys=stack.secret_keys,
+        available_platforms=available,
+    )
+
+
+def _component_of(resource: Recorded, by_urn: dict[str, Recorded]) -> str:
+    """The top-level component a resource belongs to (its ancestor just below the stack)."""
+    node = resource
+    while node.parent in by_urn:
+        node = by_urn[node.parent]
+    return f"{node.type} {node.name}" if node is not resource or not resource.custom else "(stack)"
+
+
+def group_resources(graph: Graph) -> dict[str, list[Recorded]]:
+    by_urn = {r.urn: r for r in graph.resources}
+    groups: dict[str, list[Recorded]] = {}
+    for r in graph.resources:
+        if r.type.startswith("pulumi:providers:"):
+            groups.setdefault("(providers)", []).append(r)
+            continue
+        groups.setdefault(_component_of(r, by_urn), []).append(r)
+    return groups
+
+
+@dataclass
+class Plan:
+    code: int
+    doc: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+    graph: Graph | None = None
+
+
+def build_plan(stack_name: str, root: Path = ROOT) -> Plan:
+    from components.platforms import PLATFORMS
+
+    stack = read_stack_file(root / f"Pulumi.{stack_name}.yaml")
+    doc: dict[str, Any] = {"stack": stack_name, "platform": None, "resources": [], "models": []}
+    try:
+        config = _parse(stack)
+    except ConfigError as err:
+        return Plan(INVALID, doc, list(err.problems))
+    doc["platform"] = config.platform
+    doc["models"] = model_summaries(config)
+    if config.platform not in PLATFORMS:
+        return Plan(NOT_BUILT, doc, [
+            f"{NAMESPACE}:platform: platform '{config.platform}' is not built yet; `pulumi up` "
+            "would stop at config validation and create nothing"
+        ])
+    graph = run_program(stack.config, stack=stack_name, secret_keys=stack.secret_keys,
+                        program=root / "__main__.py")
+    doc["resources"] = [{"type": r.type, "name": r.name} for r in graph.resources]
+    return Plan(0, doc, graph=graph)
+
+
+def compare(stack_name: str, root: Path = ROOT) -> dict[str, Any]:
+    """The stack's models priced on every platform (sizing only; no program run)."""
+    stack = read_stack_file(root / f"Pulumi.{stack_name}.yaml")
+    out: dict[str, Any] = {"stack": stack_name, "platforms": {}}
+    for platform in PLATFORM_NAMES:
+        try:
+            out["platforms"][platform] = {"models": model_summaries(_parse(stack, platform))}
+        except ConfigError as err:
+            out["platforms"][platform] = {"problems": list(err.problems)}
+    return out
+
+
+# ---------------------------------------------------------------------------------- rendering
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    line = "  ".join("{:<" + str(w) + "}" for w in widths)
+    out = [line.format(*header), line.format(*["-" * w for w in widths])]
+    out += [line.format(*[str(c) for c in row]) for row in rows]
+    return "\n".join(out)
+
+
+def _money(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None else f"${x:,.{digits}f}"
+
+
+def render_models(models: list[dict[str, Any]]) -> str:
+    header = ["model", "instance", "GPUs", "GiB need/avail per GPU", "fits", "max seqs",
+              "$/h min", "$/h max", "$/month min", "$/1k tok >="]
+    rows = [
+        [
+            m["name"], m["instanceType"], m["gpusPerReplica"],
+            f"{m['memoryRequiredGiB']:.1f} / {m['memoryAvailableGiB']:.1f}",
+            "yes" if m["fits"] else "NO", m["maxConcurrentSequences"],
+            _money(m["hourlyUsdMin"]), _money(m["hourlyUsdMax"]), _money(m["monthlyUsdMin"], 0),
+            _money(m["usdPer1kTokensLowerBound"], 5),
+        ]
+        for m in models
+    ]
+    return _table(rows, header)
+
+
+def render(plan: Plan) -> str:
+    doc, graph = plan.doc, plan.graph
+    parts = [f"stack {doc['stack']}  platform {doc['platform']}", ""]
+    if graph is not None:
+        groups = group_resources(graph)
+        parts.append(f"pulumi up would create {len(graph.resources)} resources:")
+        for group, members in groups.items():
+            parts.append(f"  {group}  ({len(members)})")
+            parts += [f"    {r.type}  {r.name}" for r in members]
+        parts.append("")
+    parts.append("Models (sizing and cost; prices are on-demand us-east-1):")
+    parts.append(render_models(doc["models"]))
+    parts.append("")
+    parts.append("$/1k tok >= is a lower bound on cost per 1k output tokens: it assumes the "
+                 "memory-bandwidth roofline (an upper bound on decode throughput) at full batch.")
+    return "\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m components.plan", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--compare", action="store_true",
+                        help="price the stack's models on all three platforms side by side")
+    args = parser.parse_args(argv)
+    if not (ROOT / f"Pulumi.{args.stack}.yaml").is_file():
+        parser.error(f"no Pulumi.{args.stack}.yaml in {ROOT}")
+
+    if args.compare:
+        result = compare(args.stack)
+        if args.json:
+            print(json.dumps(result, indent=2))
+            return 0
+        for platform, body in result["platforms"].items():
+            print(f"== {platform}")
+            if "problems" in body:
+                print("\n".join(f"  - {p}" for p in body["problems"]))
+            else:
+                print(render_models(body["models"]))
+            print()
+        return 0
+
+    plan = build_plan(args.stack)
+    if args.json:
+        doc = dict(plan.doc, problems=plan.problems) if plan.problems else plan.doc
+        print(json.dumps(doc, indent=2))
+        return plan.code
+    if plan.code == INVALID:
+        print(f"{len(plan.problems)} problem(s) in Pulumi.{args.stack}.yaml:", file=sys.stderr)
+        print("\n".join(f"  - {p}" for p in plan.problems), file=sys.stderr)
+        return plan.code
+    print(render(plan))
+    if plan.problems:
+        print("\n" + "\n".join(plan.problems), file=sys.stderr)
+    return plan.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

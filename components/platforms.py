@@ -1,0 +1,35 @@
+"""The platform switch: one mapping from `llm-hosting:platform` to the component that builds it.
+
+A platform is a `ComponentResource` built from `PlatformArgs` that exposes `exports`, the stack
+outputs it owns (endpoint names, invoke commands). Nothing else in the program asks which platform
+it is on. A platform whose issue has not landed yet is simply absent here, and config validation
+reports "not built yet" instead of creating half a deployment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pulumi
+
+from components.config import StackConfig
+from components.network import Network
+from components.tags import Naming
+
+
+@dataclass(frozen=True)
+class PlatformArgs:
+    config: StackConfig
+    network: Network
+    naming: Naming
+
+
+class Platform(Protocol):
+    exports: Mapping[str, Any]
+
+
+PlatformFactory = Callable[[str, PlatformArgs, pulumi.ResourceOptions], Platform]
+
+PLATFORMS: Mapping[str, PlatformFactory] = {}

@@ -1,0 +1,36 @@
+"""Per-model sizing and cost figures in one shape, shared by stack outputs and `plan --json`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from components.config import Model, StackConfig
+
+
+def instance_name(model: Model, platform: str) -> str:
+    """The name the platform's API uses: SageMaker wants the `ml.` form."""
+    return f"ml.{model.instance.name}" if platform == "sagemaker" else model.instance.name
+
+
+def model_summary(model: Model, platform: str) -> dict[str, Any]:
+    memory, cost = model.memory, model.cost
+    per_1k = cost.usd_per_1k_tokens_lower_bound
+    return {
+        "name": model.name,
+        "modelId": model.spec.model_id,
+        "instanceType": instance_name(model, platform),
+        "gpusPerReplica": model.spec.gpus_per_replica,
+        "memoryRequiredGiB": round(memory.required_gib_per_gpu, 2),
+        "memoryAvailableGiB": round(memory.available_gib_per_gpu, 2),
+        "fits": memory.fits,
+        "maxConcurrentSequences": memory.max_concurrent_sequences,
+        "hourlyUsdMin": round(cost.hourly_usd_min, 4),
+        "hourlyUsdMax": round(cost.hourly_usd_max, 4),
+        "monthlyUsdMin": round(cost.monthly_usd_min, 2),
+        "usdPer1kTokensLowerBound": round(per_1k, 6) if math.isfinite(per_1k) else None,
+    }
+
+
+def model_summaries(config: StackConfig) -> list[dict[str, Any]]:
+    return [model_summary(m, config.platform) for m in config.models]

@@ -1,0 +1,56 @@
+"""Names and tags for every resource, from one place.
+
+Cost reports, IAM conditions and the policy pack all key on the same tag set, so it is built once
+here: `project`, `stack`, `environment`, `managed-by=pulumi`, the user's `tags`, and `model` on
+resources that serve one model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Naming:
+    project: str
+    stack: str
+    environment: str
+    user_tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        """`<project>-<stack>`: unique per stack in one account, short enough for AWS limits."""
+        return f"{self.project}-{self.stack}"
+
+    def physical(self, *parts: str, max_len: int = 63) -> str:
+        """A physical name for resources AWS needs named (endpoints, clusters, queues).
+
+        Truncated from the left part so the distinguishing suffix survives length limits such
+        as SageMaker's 63 characters.
+        """
+        suffix = "-".join(parts)
+        name = f"{self.prefix}-{suffix}" if suffix else self.prefix
+        if len(name) <= max_len:
+            return name
+        keep = max_len - len(suffix) - 1
+        return f"{self.prefix[:max(keep, 1)]}-{suffix}"[:max_len]
+
+    @property
+    def cluster_name(self) -> str:
+        """The name EKS/ECS clusters get and Karpenter discovery tags carry."""
+        return self.physical()
+
+    def tags(self, model: str | None = None, **extra: str) -> dict[str, str]:
+        """The full tag set; `model` is added on resources that serve exactly one model."""
+        tags = {
+            **self.user_tags,
+            "project": self.project,
+            "stack": self.stack,
+            "environment": self.environment,
+            "managed-by": "pulumi",
+        }
+        if model is not None:
+            tags["model"] = model
+        tags.update(extra)
+        return tags

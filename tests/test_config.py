@@ -1,0 +1,291 @@
+"""The config contract: every bad input is reported with its key path and fix, all at once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from components.config import ConfigError, StackConfig, parse_stack_config
+
+ALL_PLATFORMS = ("sagemaker", "eks", "ecs")
+
+
+def parse(
+    config: dict[str, Any],
+    secret_keys: tuple[str, ...] = (),
+    platforms: tuple[str, ...] = ALL_PLATFORMS,
+) -> StackConfig:
+    raw = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    return parse_stack_config(
+        raw, project="llm-hosting", stack="test", secret_keys=secret_keys,
+        available_platforms=platforms,
+    )
+
+
+def problems(config: dict[str, Any], **kwargs: Any) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as err:
+        parse(config, **kwargs)
+    return err.value.problems
+
+
+def model(config: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    config["llm-hosting:models"][0].update(changes)
+    return config
+
+
+def test_valid_config_parses_with_environment_defaults(base_config):
+    cfg = parse(base_config)
+    assert cfg.environment == "dev" and cfg.platform == "sagemaker"
+    assert cfg.network.cidr_block == "10.0.0.0/16"
+    assert cfg.network.availability_zones == 2
+    assert cfg.network.nat_gateways == "single"
+    (m,) = cfg.models
+    assert m.spec.gpus_per_replica == 1 and m.spec.capacity == "on-demand"
+    assert m.memory.fits and m.instance.offered_on_sagemaker
+    assert cfg.hf_token is None
+
+
+def test_prod_defaults_to_three_azs_and_nat_per_az(base_config):
+    base_config["llm-hosting:environment"] = "prod"
+    cfg = parse(base_config)
+    assert (cfg.network.availability_zones, cfg.network.nat_gateways) == (3, "onePerAz")
+
+
+def test_unknown_platform_names_key_and_accepted_values(base_config):
+    base_config["llm-hosting:platform"] = "gke"
+    assert problems(base_config) == (
+        "llm-hosting:platform: 'gke' is not accepted; use one of 'sagemaker', 'eks' or 'ecs'",
+    )
+
+
+def test_platform_not_built_yet(base_config):
+    base_config["llm-hosting:platform"] = "eks"
+    assert problems(base_config, platforms=("sagemaker",)) == (
+        "llm-hosting:platform: platform 'eks' is not built yet (built so far: sagemaker); "
+        "pick a built platform for this stack",
+    )
+
+
+def test_missing_required_keys(base_config):
+    del base_config["llm-hosting:environment"]
+    del base_config["llm-hosting:models"]
+    assert set(problems(base_config)) == {
+        "llm-hosting:environment: required key is missing; set it with `pulumi config set "
+        "--path 'llm-hosting:environment' <value>`",
+        "llm-hosting:models: required key is missing; set it with `pulumi config set "
+        "--path 'llm-hosting:models' <value>`",
+    }
+
+
+def test_empty_model_list(base_config):
+    base_config["llm-hosting:models"] = []
+    (msg,) = problems(base_config)
+    assert msg.startswith("llm-hosting:models: List should have at least 1 item")
+
+
+def test_typo_in_key_is_an_error_not_ignored(base_config):
+    model(base_config, maxReplica=3)
+    base_config["llm-hosting:network"] = {"cidr": "10.1.0.0/16"}
+    base_config["llm-hosting:enviroment"] = "dev"
+    found = problems(base_config)
+    assert "llm-hosting:enviroment: unknown key; accepted keys: ecs, eks, environment, hfToken, "\
+        "models, network, platform, sagemaker, tags" in found
+    assert any(p.startswith("llm-hosting:models[0].maxReplica: unknown key; accepted keys: ")
+               and "maxReplicas" in p for p in found)
+    assert "llm-hosting:network.cidr: unknown key; accepted keys: availabilityZones, cidrBlock, "\
+        "natGateways" in found
+
+
+def test_tokens_and_replica_bounds(base_config):
+    model(base_config, maxInputTokens=4096, maxTotalTokens=4096, minReplicas=3, maxReplicas=2)
+    assert set(problems(base_config)) == {
+        "llm-hosting:models[0].maxTotalTokens: 4096 must be greater than maxInputTokens (4096); "
+        "it counts prompt + output",
+        "llm-hosting:models[0].minReplicas: 3 is greater than maxReplicas (2); raise maxReplicas "
+        "or lower minReplicas",
+    }
+
+
+def test_max_replicas_defaults_to_min(base_config):
+    config = model(base_config, minReplicas=3)
+    del config["llm-hosting:models"][0]["maxReplicas"]
+    assert parse(config).models[0].spec.replicas_max == 3
+
+
+def test_duplicate_model_names(base_config):
+    base_config["llm-hosting:models"].append(dict(base_config["llm-hosting:models"][0]))
+    assert problems(base_config) == (
+        "llm-hosting:models: name 'llama-8b' is used by models[0], models[1]; model names must "
+        "be unique",
+    )
+
+
+def test_bad_name_model_id_and_weights_uri(base_config):
+    model(base_config, name="Llama_8B", modelId="llama3", weightsUri="https://x/y")
+    assert set(problems(base_config)) == {
+        "llm-hosting:models[0].name: 'Llama_8B' must be a DNS-1123 label of at most 40 chars "
+        "(lowercase letters, digits, '-'; it names endpoints and namespaces)",
+        "llm-hosting:models[0].modelId: 'llama3' is not a Hugging Face id; use <org>/<model>, "
+        "e.g. meta-llama/Meta-Llama-3-8B-Instruct",
+        "llm-hosting:models[0].modelId: 'llama3' is not in the model catalog; add "
+        "'llm-hosting:models[0].shape' (parameters, layers, hiddenSize, attentionHeads, kvHeads, "
+        "headDim, vocabSize, maxPositionEmbeddings) from its config.json",
+        "llm-hosting:models[0].weightsUri: 'https://x/y' must be s3://<bucket>/<prefix> of "
+        "pre-staged weights",
+    }
+
+
+def test_enum_fields_list_accepted_values(base_config):
+    model(base_config, engine="trt", quantization="int3", capacity="reserved", gpusPerReplica=3)
+    found = problems(base_config)
+    assert "llm-hosting:models[0].engine: 'trt' is not accepted; use one of 'vllm' or 'tgi'" \
+        in found
+    assert "llm-hosting:models[0].quantization: 'int3' is not accepted; use one of 'none', "\
+        "'awq', 'gptq' or 'fp8'" in found
+    assert "llm-hosting:models[0].capacity: 'reserved' is not accepted; use one of "\
+        "'on-demand' or 'spot'" in found
+    assert "llm-hosting:models[0].gpusPerReplica: 3 is not accepted; use one of 1, 2, 4 or 8" \
+        in found
+
+
+def test_non_gpu_instance_type(base_config):
+    model(base_config, instanceType="m5.xlarge")
+    (msg,) = problems(base_config)
+    assert msg.startswith("llm-hosting:models[0].instanceType: 'm5.xlarge' is not a GPU instance "
+                          "type in the catalog; use a size of ")
+    assert "g5" in msg and "p5" in msg and "the cheapest that fits is" in msg
+
+
+def test_ml_prefix_is_rejected_with_the_fix(base_config):
+    model(base_config, instanceType="ml.g5.2xlarge")
+    assert problems(base_config) == (
+        "llm-hosting:models[0].instanceType: give the EC2 name (g5.2xlarge); the sagemaker "
+        "platform adds 'ml.' itself",
+    )
+
+
+def test_model_too_big_for_instance_names_numbers_and_suggestion(base_config):
+    model(base_config, modelId="meta-llama/Meta-Llama-3-70B-Instruct", instanceType="g5.12xlarge",
+          gpusPerReplica=4)
+    (msg,) = problems(base_config)
+    assert msg.startswith("llm-hosting:models[0].instanceType: llama-8b "
+                          "(meta-llama/Meta-Llama-3-70B-Instruct, quantization none) needs ")
+    assert " GiB per GPU but g5.12xlarge offers " in msg
+    assert "the cheapest that fits is " in msg
+
+
+def test_too_few_gpus_on_instance(base_config):
+    model(base_config, instanceType="g5.2xlarge", gpusPerReplica=2)
+    (msg,) = problems(base_config)
+    assert msg.startswith("llm-hosting:models[0].instanceType: g5.2xlarge has 1 GPU(s) but "
+                          "gpusPerReplica is 2; ")
+
+
+def test_sagemaker_has_no_spot(base_config):
+    model(base_config, capacity="spot")
+    assert problems(base_config) == (
+        "llm-hosting:models[0].capacity: SageMaker real-time endpoints have no Spot capacity; "
+        "use 'on-demand' or the eks/ecs platform",
+    )
+
+
+def test_context_longer_than_model_supports(base_config):
+    model(base_config, maxInputTokens=9000, maxTotalTokens=10000)
+    assert problems(base_config) == (
+        "llm-hosting:models[0].maxTotalTokens: 10000 exceeds the model's context length (8192)",
+    )
+
+
+def test_unknown_model_accepted_with_explicit_shape(base_config):
+    model(
+        base_config,
+        modelId="acme/house-model-7b",
+        shape={"parameters": 7.2, "layers": 32, "hiddenSize": 4096, "attentionHeads": 32,
+               "kvHeads": 8, "headDim": 128, "vocabSize": 32000, "maxPositionEmbeddings": 32768},
+    )
+    (m,) = parse(base_config).models
+    assert m.shape.parameters_b == 7.2 and m.shape.kv_heads == 8
+    assert m.memory.fits
+
+
+def test_bad_shape_field(base_config):
+    model(base_config, modelId="acme/x", shape={"parameters": -1, "layers": 32})
+    found = problems(base_config)
+    assert any(p.startswith("llm-hosting:models[0].shape.parameters: Input should be greater "
+                            "than 0") for p in found)
+    assert any(p.startswith("llm-hosting:models[0].shape.hiddenSize: required key is missing")
+               for p in found)
+
+
+def test_plaintext_hf_token_is_rejected(base_config):
+    base_config["llm-hosting:hfToken"] = "hf_abcdef"
+    assert problems(base_config) == (
+        "llm-hosting:hfToken: is stored in plaintext; remove it with `pulumi config rm "
+        "llm-hosting:hfToken` and set it again with `pulumi config set --secret "
+        "llm-hosting:hfToken <token>`",
+    )
+
+
+def test_secret_hf_token_is_accepted(base_config):
+    base_config["llm-hosting:hfToken"] = "hf_abcdef"
+    parse(base_config, secret_keys=("llm-hosting:hfToken",))
+
+
+def test_network_problems(base_config):
+    base_config["llm-hosting:network"] = {"cidrBlock": "8.8.0.0/24", "availabilityZones": 7,
+                                          "natGateways": "none"}
+    found = set(problems(base_config))
+    assert "llm-hosting:network.natGateways: 'none' is not accepted; use one of 'single' or "\
+        "'onePerAz'" in found
+    assert any(p.startswith("llm-hosting:network.availabilityZones: Input should be less than "
+                            "or equal to 6") for p in found)
+
+
+def test_cidr_must_be_private_and_sized(base_config):
+    base_config["llm-hosting:network"] = {"cidrBlock": "8.8.0.0/24"}
+    assert set(problems(base_config)) == {
+        "llm-hosting:network.cidrBlock: 8.8.0.0/24 is not a private (RFC 1918) range; use e.g. "
+        "10.0.0.0/16",
+        "llm-hosting:network.cidrBlock: prefix /24 is outside /16../20; GPU pods and endpoints "
+        "need room, use a /16 to /20",
+    }
+
+
+def test_reserved_and_invalid_tags(base_config):
+    base_config["llm-hosting:tags"] = {"project": "x", "aws:owner": "y", "team": "z" * 300}
+    assert set(problems(base_config)) == {
+        "llm-hosting:tags.project: 'project' is set by llm-hosting itself; choose another key",
+        "llm-hosting:tags.aws:owner: not a valid AWS tag key (1-128 chars, no 'aws:' prefix)",
+        "llm-hosting:tags.team: value is 300 chars; AWS allows at most 256",
+    }
+
+
+def test_missing_region(base_config):
+    del base_config["aws:region"]
+    assert problems(base_config) == (
+        "aws:region: required; set it with `pulumi config set aws:region us-east-1`",
+    )
+
+
+def test_structured_value_that_is_not_json(base_config):
+    base_config["llm-hosting:models"] = "[{name: x"
+    (msg,) = problems(base_config)
+    assert msg.startswith("llm-hosting:models: not valid structured config")
+
+
+def test_all_problems_reported_together(base_config):
+    base_config["llm-hosting:platform"] = "gke"
+    base_config["llm-hosting:hfToken"] = "plain"
+    second = dict(base_config["llm-hosting:models"][0], name="second", minReplicas=5,
+                  maxReplicas=1)
+    base_config["llm-hosting:models"].append(second)
+    model(base_config, engine="x")
+    found = problems(base_config)
+    assert [p.split(": ", 1)[0] for p in found] == [
+        "llm-hosting:platform",
+        "llm-hosting:hfToken",
+        "llm-hosting:models[0].engine",
+        "llm-hosting:models[1].minReplicas",
+    ]

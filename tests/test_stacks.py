@@ -1,0 +1,57 @@
+"""Every example stack evaluates offline, or fails with the documented "not built yet" error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.config import ConfigError
+from components.offline import ROOT, RecordingMocks, run_program
+from components.platforms import PLATFORMS
+from components.stackfile import read_stack_file, stack_files
+
+STACKS = stack_files(ROOT)
+
+
+def test_the_three_example_stacks_exist():
+    assert {p.name for p in STACKS} >= {"Pulumi.dev.yaml", "Pulumi.staging.yaml",
+                                        "Pulumi.prod.yaml"}
+
+
+@pytest.mark.parametrize("path", STACKS, ids=lambda p: p.name)
+def test_example_stack_evaluates_or_is_not_built_yet(path):
+    stack = read_stack_file(path)
+    platform = stack.config["llm-hosting:platform"]
+    if platform in PLATFORMS:
+        graph = run_program(stack.config, stack=stack.stack, secret_keys=stack.secret_keys)
+        assert graph.of_type("llm-hosting:network:Network")
+        assert graph.exports["platform"] == platform
+        assert [m["name"] for m in graph.exports["models"]] == [
+            m["name"] for m in json.loads(stack.config["llm-hosting:models"])
+        ]
+    else:
+        with pytest.raises(ConfigError) as err:
+            run_program(stack.config, stack=stack.stack, secret_keys=stack.secret_keys)
+        assert err.value.problems == (
+            f"llm-hosting:platform: platform '{platform}' is not built yet (built so far: "
+            f"{', '.join(sorted(PLATFORMS)) or 'none'}); pick a built platform for this stack",
+        )
+
+
+def test_gke_fails_with_one_message_naming_key_and_accepted_values():
+    stack = read_stack_file(ROOT / "Pulumi.dev.yaml")
+    config = dict(stack.config, **{"llm-hosting:platform": "gke"})
+    with pytest.raises(ConfigError) as err:
+        run_program(config, stack="dev")
+    assert err.value.problems == (
+        "llm-hosting:platform: 'gke' is not accepted; use one of 'sagemaker', 'eks' or 'ecs'",
+    )
+
+
+def test_config_error_stops_before_any_resource_registers(base_config):
+    base_config["llm-hosting:platform"] = "gke"
+    mocks = RecordingMocks()
+    with pytest.raises(ConfigError):
+        run_program(base_config, stack="dev", mocks=mocks)
+    assert mocks.resources == [] and mocks.invokes == []
