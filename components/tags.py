@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from components.config import Model
+
+SERVING_TAG_PREFIX = "llm-hosting/"
+"""Prefix of the tags that describe what a serving resource runs (read by the policy pack)."""
 
 
 @dataclass(frozen=True)
@@ -54,3 +61,27 @@ class Naming:
             tags["model"] = model
         tags.update(extra)
         return tags
+
+    def serving_tags(self, model: Model, platform: str) -> dict[str, str]:
+        """Tags for resources that run a model (endpoint configs, launch templates, node pools).
+
+        They carry enough of the sizing request for the policy pack to recompute the fit and the
+        worst-case cost from the shared facts module, without access to the stack config.
+        """
+        spec = model.spec
+        p = SERVING_TAG_PREFIX
+        return self.tags(
+            model=model.name,
+            **{
+                f"{p}platform": platform,
+                f"{p}model-id": spec.model_id,
+                f"{p}instance-type": model.instance.name,
+                f"{p}quantization": spec.quantization,
+                f"{p}gpus-per-replica": str(spec.gpus_per_replica),
+                f"{p}max-input-tokens": str(spec.max_input_tokens),
+                f"{p}max-total-tokens": str(spec.max_total_tokens),
+                f"{p}concurrency-target": str(spec.concurrency_target),
+                f"{p}min-replicas": str(spec.min_replicas),
+                f"{p}max-replicas": str(spec.replicas_max),
+            },
+        )
