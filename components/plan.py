@@ -89,7 +89,7 @@ def build_plan(stack_name: str, root: Path = ROOT) -> Plan:
             "would stop at config validation and create nothing"
         ])
     graph = run_program(stack.config, stack=stack_name, secret_keys=stack.secret_keys,
-                        program=root / "__main__.py")
+                        program=ROOT / "__main__.py")
     doc["resources"] = [{"type": r.type, "name": r.name} for r in graph.resources]
     return Plan(0, doc, graph=graph)
 
@@ -159,15 +159,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m components.plan", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--dir", type=Path, default=ROOT,
+                        help="folder holding Pulumi.<stack>.yaml (default: this project)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--compare", action="store_true",
                         help="price the stack's models on all three platforms side by side")
     args = parser.parse_args(argv)
-    if not (ROOT / f"Pulumi.{args.stack}.yaml").is_file():
-        parser.error(f"no Pulumi.{args.stack}.yaml in {ROOT}")
+    if not (args.dir / f"Pulumi.{args.stack}.yaml").is_file():
+        parser.error(f"no Pulumi.{args.stack}.yaml in {args.dir}")
 
     if args.compare:
-        result = compare(args.stack)
+        result = compare(args.stack, args.dir)
         if args.json:
             print(json.dumps(result, indent=2))
             return 0
@@ -180,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print()
         return 0
 
-    plan = build_plan(args.stack)
+    plan = build_plan(args.stack, args.dir)
     if args.json:
         doc = dict(plan.doc, problems=plan.problems) if plan.problems else plan.doc
         print(json.dumps(doc, indent=2))

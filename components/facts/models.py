@@ -1,0 +1,186 @@
+"""Model shape catalog: the handful of ``config.json`` numbers that decide GPU memory and decode
+speed, for the models this project is tested with.
+
+Why not download ``config.json`` at deploy time: the program, the offline ``plan`` command and
+the policy pack must size a model without network access or a Hugging Face token (Llama and
+Gemma repos are gated). A model missing here is not an error for the program; sizing simply has
+no shape to work with and config validation says so.
+
+Every value is copied from the model's ``config.json`` on the Hugging Face Hub
+(``https://huggingface.co/<id>/blob/main/config.json``): ``num_hidden_layers``,
+``hidden_size``, ``num_attention_heads``, ``num_key_value_heads`` (Falcon: ``num_kv_heads`` /
+``multi_query``), ``head_dim`` (``hidden_size / num_attention_heads`` when absent),
+``vocab_size``, ``torch_dtype``, ``max_position_embeddings`` and ``tie_word_embeddings``.
+Parameter counts are the safetensors totals shown on each model page. Base and instruct
+checkpoints of one release share the architecture, so they share one shape object below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+Dtype = Literal["bfloat16", "float16", "float32"]
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """Architecture numbers of one checkpoint, as far as serving memory and speed care.
+
+    ``active_parameters_b`` equals ``parameters_b`` for dense models; for mixture-of-experts
+    models it is the parameters one token actually touches (shared layers + top-k experts),
+    which is what a decode step reads from memory.
+    """
+
+    parameters_b: float
+    active_parameters_b: float
+    layers: int
+    hidden_size: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+    vocab_size: int
+    dtype: Dtype
+    max_position_embeddings: int
+    tied_embeddings: bool
+
+
+def _dense(params_b: float, **shape: int | str | bool) -> ModelShape:
+    """A dense model: every parameter is active for every token."""
+    return ModelShape(parameters_b=params_b, active_parameters_b=params_b, **shape)  # type: ignore[arg-type]
+
+
+# --- Llama 3 / 3.1 / 3.2 / 3.3 (meta-llama/*). vocab 128256, bf16, GQA with 8 KV heads. -------
+# 3 and 3.1 share the architecture; 3.1 raised max_position_embeddings 8192 -> 131072 (RoPE
+# scaling). 3.3-70B is 3.1-70B's architecture.
+_LLAMA3_8B = dict(layers=32, hidden_size=4096, attention_heads=32, kv_heads=8, head_dim=128,
+                  vocab_size=128256, dtype="bfloat16", tied_embeddings=False)
+_LLAMA3_70B = dict(layers=80, hidden_size=8192, attention_heads=64, kv_heads=8, head_dim=128,
+                   vocab_size=128256, dtype="bfloat16", tied_embeddings=False)
+LLAMA3_8B = _dense(8.03, max_position_embeddings=8192, **_LLAMA3_8B)
+LLAMA3_70B = _dense(70.6, max_position_embeddings=8192, **_LLAMA3_70B)
+LLAMA31_8B = _dense(8.03, max_position_embeddings=131072, **_LLAMA3_8B)
+LLAMA31_70B = _dense(70.6, max_position_embeddings=131072, **_LLAMA3_70B)
+LLAMA31_405B = _dense(405.9, layers=126, hidden_size=16384, attention_heads=128, kv_heads=8,
+                      head_dim=128, vocab_size=128256, dtype="bfloat16",
+                      max_position_embeddings=131072, tied_embeddings=False)
+# 3.2 small models tie the LM head to the input embeddings; 1B uses head_dim 64.
+LLAMA32_1B = _dense(1.24, layers=16, hidden_size=2048, attention_heads=32, kv_heads=8,
+                    head_dim=64, vocab_size=128256, dtype="bfloat16",
+                    max_position_embeddings=131072, tied_embeddings=True)
+LLAMA32_3B = _dense(3.21, layers=28, hidden_size=3072, attention_heads=24, kv_heads=8,
+                    head_dim=128, vocab_size=128256, dtype="bfloat16",
+                    max_position_embeddings=131072, tied_embeddings=True)
+
+# --- Mistral 7B (mistralai/*). v0.3 extended the vocabulary 32000 -> 32768. ------------------
+# v0.1 also declares sliding_window 4096; sizing ignores it (a full-length KV cache is the
+# conservative assumption and what vLLM allocates for this model).
+_MISTRAL_7B = dict(layers=32, hidden_size=4096, attention_heads=32, kv_heads=8, head_dim=128,
+                   dtype="bfloat16", max_position_embeddings=32768, tied_embeddings=False)
+MISTRAL_7B_V01 = _dense(7.24, vocab_size=32000, **_MISTRAL_7B)
+MISTRAL_7B_V03 = _dense(7.25, vocab_size=32768, **_MISTRAL_7B)
+
+# --- Mixtral (mistralai/*). 8 experts, top-2 routing. ------------------------------------------
+# Active parameters from Mistral's announcements: 8x7B "12.9B active of 46.7B"
+# (https://mistral.ai/news/mixtral-of-experts), 8x22B "39B active of 141B"
+# (https://mistral.ai/news/mixtral-8x22b).
+MIXTRAL_8X7B = ModelShape(parameters_b=46.7, active_parameters_b=12.9, layers=32,
+                          hidden_size=4096, attention_heads=32, kv_heads=8, head_dim=128,
+                          vocab_size=32000, dtype="bfloat16", max_position_embeddings=32768,
+                          tied_embeddings=False)
+# Instruct-v0.1 only: its vocab is 32768 while the base 8x22B-v0.1 checkpoint has 32000.
+MIXTRAL_8X22B_INSTRUCT = ModelShape(parameters_b=140.6, active_parameters_b=39.1, layers=56,
+                                    hidden_size=6144, attention_heads=48, kv_heads=8,
+                                    head_dim=128, vocab_size=32768, dtype="bfloat16",
+                                    max_position_embeddings=65536, tied_embeddings=False)
+
+# --- Qwen2.5 Instruct (Qwen/*). vocab 152064, bf16, untied from 7B up. ------------------------
+# Instruct ids only: the base checkpoints declare max_position_embeddings 131072, the
+# Instruct ones 32768 (YaRN is opt-in).
+_QWEN25 = dict(head_dim=128, vocab_size=152064, dtype="bfloat16",
+               max_position_embeddings=32768, tied_embeddings=False)
+QWEN25_7B = _dense(7.62, layers=28, hidden_size=3584, attention_heads=28, kv_heads=4, **_QWEN25)
+QWEN25_14B = _dense(14.7, layers=48, hidden_size=5120, attention_heads=40, kv_heads=8, **_QWEN25)
+QWEN25_32B = _dense(32.8, layers=64, hidden_size=5120, attention_heads=40, kv_heads=8, **_QWEN25)
+QWEN25_72B = _dense(72.7, layers=80, hidden_size=8192, attention_heads=64, kv_heads=8, **_QWEN25)
+
+# --- Falcon (tiiuae/*). vocab 65024, bf16, LM head tied to the embeddings. ---------------------
+# falcon-7b is multi-query (one KV head) with 71 query heads of 64; its config.json has no
+# max_position_embeddings, FalconConfig's default (2048) is the trained context.
+# falcon-40b uses the "new decoder architecture" with 8 KV heads (num_kv_heads).
+FALCON_7B = _dense(6.92, layers=32, hidden_size=4544, attention_heads=71, kv_heads=1,
+                   head_dim=64, vocab_size=65024, dtype="bfloat16",
+                   max_position_embeddings=2048, tied_embeddings=True)
+FALCON_40B = _dense(41.8, layers=60, hidden_size=8192, attention_heads=128, kv_heads=8,
+                    head_dim=64, vocab_size=65024, dtype="bfloat16",
+                    max_position_embeddings=2048, tied_embeddings=True)
+
+# --- Gemma 2 instruction-tuned (google/*-it). vocab 256000, tied, 8192 context. ----------------
+# head_dim is explicit and != hidden / heads for all three sizes. Every other layer uses a
+# 4096-token sliding window; sizing ignores it (conservative, full-length KV per layer). 2b-it
+# and 9b-it ship torch_dtype float32; they are served in 16-bit like everything else.
+_GEMMA2 = dict(vocab_size=256000, max_position_embeddings=8192, tied_embeddings=True)
+GEMMA2_2B_IT = _dense(2.61, layers=26, hidden_size=2304, attention_heads=8, kv_heads=4,
+                      head_dim=256, dtype="float32", **_GEMMA2)
+GEMMA2_9B_IT = _dense(9.24, layers=42, hidden_size=3584, attention_heads=16, kv_heads=8,
+                      head_dim=256, dtype="float32", **_GEMMA2)
+GEMMA2_27B_IT = _dense(27.2, layers=46, hidden_size=4608, attention_heads=32, kv_heads=16,
+                       head_dim=128, dtype="bfloat16", **_GEMMA2)
+
+
+def _ids(shape: ModelShape, *model_ids: str) -> dict[str, ModelShape]:
+    return dict.fromkeys(model_ids, shape)
+
+
+MODEL_SHAPES: Mapping[str, ModelShape] = MappingProxyType({
+    **_ids(LLAMA3_8B, "meta-llama/Meta-Llama-3-8B", "meta-llama/Meta-Llama-3-8B-Instruct"),
+    **_ids(LLAMA3_70B, "meta-llama/Meta-Llama-3-70B", "meta-llama/Meta-Llama-3-70B-Instruct"),
+    # Meta renamed the 3.1 repos (Meta-Llama-3.1-* -> Llama-3.1-*); both ids resolve on the Hub.
+    **_ids(LLAMA31_8B, "meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.1-8B-Instruct",
+           "meta-llama/Meta-Llama-3.1-8B", "meta-llama/Meta-Llama-3.1-8B-Instruct"),
+    **_ids(LLAMA31_70B, "meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.1-70B-Instruct",
+           "meta-llama/Meta-Llama-3.1-70B", "meta-llama/Meta-Llama-3.1-70B-Instruct",
+           "meta-llama/Llama-3.3-70B-Instruct"),
+    **_ids(LLAMA31_405B, "meta-llama/Llama-3.1-405B", "meta-llama/Llama-3.1-405B-Instruct",
+           "meta-llama/Meta-Llama-3.1-405B", "meta-llama/Meta-Llama-3.1-405B-Instruct"),
+    **_ids(LLAMA32_1B, "meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.2-1B-Instruct"),
+    **_ids(LLAMA32_3B, "meta-llama/Llama-3.2-3B", "meta-llama/Llama-3.2-3B-Instruct"),
+    **_ids(MISTRAL_7B_V01, "mistralai/Mistral-7B-v0.1", "mistralai/Mistral-7B-Instruct-v0.1",
+           "mistralai/Mistral-7B-Instruct-v0.2"),
+    **_ids(MISTRAL_7B_V03, "mistralai/Mistral-7B-v0.3", "mistralai/Mistral-7B-Instruct-v0.3"),
+    **_ids(MIXTRAL_8X7B, "mistralai/Mixtral-8x7B-v0.1", "mistralai/Mixtral-8x7B-Instruct-v0.1"),
+    **_ids(MIXTRAL_8X22B_INSTRUCT, "mistralai/Mixtral-8x22B-Instruct-v0.1"),
+    **_ids(QWEN25_7B, "Qwen/Qwen2.5-7B-Instruct"),
+    **_ids(QWEN25_14B, "Qwen/Qwen2.5-14B-Instruct"),
+    **_ids(QWEN25_32B, "Qwen/Qwen2.5-32B-Instruct"),
+    **_ids(QWEN25_72B, "Qwen/Qwen2.5-72B-Instruct"),
+    **_ids(FALCON_7B, "tiiuae/falcon-7b", "tiiuae/falcon-7b-instruct"),
+    **_ids(FALCON_40B, "tiiuae/falcon-40b", "tiiuae/falcon-40b-instruct"),
+    **_ids(GEMMA2_2B_IT, "google/gemma-2-2b-it"),
+    **_ids(GEMMA2_9B_IT, "google/gemma-2-9b-it"),
+    **_ids(GEMMA2_27B_IT, "google/gemma-2-27b-it"),
+})
+
+_BY_LOWER_ID: Mapping[str, ModelShape] = MappingProxyType(
+    {model_id.lower(): shape for model_id, shape in MODEL_SHAPES.items()}
+)
+
+
+def get_model_shape(model_id: str) -> ModelShape | None:
+    """Shape for a Hugging Face id, matched case-insensitively (the Hub treats ids that way)."""
+    return _BY_LOWER_ID.get(model_id.strip().lower())
+
+
+# Organisations whose catalog models are gated on the Hugging Face Hub (the model page asks the
+# user to accept a licence before files can be downloaded, so an anonymous pull gets 401/403):
+# meta-llama (Llama 3.x community licence), google (Gemma terms of use), mistralai (contact
+# sharing on Mistral-7B v0.3 / Mixtral repos since 2024). Qwen2.5 (Apache-2.0) and Falcon are
+# open. Checked on each model's Hub page; https://huggingface.co/docs/hub/models-gated
+GATED_ORGS = frozenset({"meta-llama", "google", "mistralai"})
+
+
+def is_gated(model_id: str) -> bool:
+    """Whether pulling this catalog model from the Hub needs an access token."""
+    return model_id.split("/", 1)[0].lower() in GATED_ORGS and get_model_shape(model_id) is not None

@@ -1,0 +1,100 @@
+"""The offline `plan` command: runs for every example stack, JSON matches its documented keys."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import plan
+from components.offline import ROOT
+from components.platforms import PLATFORMS
+from components.stackfile import stack_files
+
+MODEL_KEYS = {
+    "name", "modelId", "instanceType", "gpusPerReplica", "memoryRequiredGiB",
+    "memoryAvailableGiB", "fits", "maxConcurrentSequences", "hourlyUsdMin", "hourlyUsdMax",
+    "monthlyUsdMin", "usdPer1kTokensLowerBound",
+}
+
+
+@pytest.mark.parametrize("path", stack_files(ROOT), ids=lambda p: p.name)
+def test_plan_json_for_every_example_stack(path, capsys):
+    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    code = plan.main(["--stack", stack, "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    platform = yaml.safe_load(path.read_text())["config"]["llm-hosting:platform"]
+    assert doc["stack"] == stack and doc["platform"] == platform
+    assert doc["models"] and all(set(m) == MODEL_KEYS for m in doc["models"])
+    assert all(m["fits"] for m in doc["models"])
+    if platform in PLATFORMS:
+        assert code == 0
+        assert {"type": "llm-hosting:network:Network", "name": "network"} in doc["resources"]
+        assert all(set(r) == {"type", "name"} for r in doc["resources"])
+    else:
+        assert code == plan.NOT_BUILT and doc["resources"] == []
+        assert doc["problems"] == [
+            f"llm-hosting:platform: platform '{platform}' is not built yet; `pulumi up` would "
+            "stop at config validation and create nothing"
+        ]
+
+
+def test_plan_table_shows_sizing_and_cost(capsys):
+    plan.main(["--stack", "prod"])
+    out = capsys.readouterr().out
+    assert "llama-70b" in out and "g6e.12xlarge" in out and "$/1k tok >=" in out
+    row = next(line for line in out.splitlines() if line.startswith("llama-70b"))
+    assert " 4 " in row and "yes" in row
+
+
+def test_plan_reports_invalid_config_with_every_problem(tmp_path, capsys):
+    doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    doc["config"]["llm-hosting:platform"] = "gke"
+    doc["config"]["llm-hosting:models"][0]["maxReplicas"] = 0
+    (tmp_path / "Pulumi.bad.yaml").write_text(yaml.safe_dump(doc))
+    assert plan.main(["--stack", "bad", "--dir", str(tmp_path)]) == plan.INVALID
+    err = capsys.readouterr().err
+    assert "2 problem(s) in Pulumi.bad.yaml:" in err
+    assert "llm-hosting:platform: 'gke' is not accepted" in err
+    assert "llm-hosting:models[0].maxReplicas: Input should be greater than or equal to 1" in err
+
+
+def test_compare_prices_the_same_models_on_every_platform(capsys):
+    assert plan.main(["--stack", "dev", "--compare", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["platforms"]) == {"sagemaker", "eks", "ecs"}
+    sm = doc["platforms"]["sagemaker"]["models"][0]
+    ec2 = doc["platforms"]["eks"]["models"][0]
+    assert sm["instanceType"].startswith("ml.") and not ec2["instanceType"].startswith("ml.")
+    # SageMaker hosting carries a premium over the same EC2 capacity.
+    assert sm["hourlyUsdMin"] > ec2["hourlyUsdMin"]
+
+
+def test_compare_shows_platform_specific_problems(tmp_path, capsys):
+    doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    (tmp_path / "Pulumi.s.yaml").write_text(yaml.safe_dump(doc))
+    plan.main(["--stack", "s", "--compare", "--json", "--dir", str(tmp_path)])
+    out = json.loads(capsys.readouterr().out)["platforms"]
+    assert any("no Spot capacity" in p for p in out["sagemaker"]["problems"])
+    assert "models" in out["ecs"]
+
+
+def _many_models_stack(tmp_path: Path, n: int) -> str:
+    doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    base = doc["config"]["llm-hosting:models"][0]
+    doc["config"]["llm-hosting:models"] = [dict(base, name=f"m{i}") for i in range(n)]
+    (tmp_path / "Pulumi.many.yaml").write_text(yaml.safe_dump(doc))
+    return "many"
+
+
+def test_plan_for_fifty_models_is_fast(tmp_path, capsys):
+    stack = _many_models_stack(tmp_path, 50)
+    start = time.perf_counter()
+    code = plan.main(["--stack", stack, "--json", "--dir", str(tmp_path)])
+    elapsed = time.perf_counter() - start
+    assert code in (0, plan.NOT_BUILT)
+    assert len(json.loads(capsys.readouterr().out)["models"]) == 50
+    assert elapsed < 10, f"plan for 50 models took {elapsed:.1f}s"

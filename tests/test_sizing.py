@@ -1,0 +1,298 @@
+"""Sizing model: hand-computed memory, fit, instance choice and roofline cases.
+
+Every expected number is written out as arithmetic from config.json values and the catalog, so a
+change to a formula or a fact makes a specific test fail.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from components.facts import GPU_INSTANCES, get_model_shape, price_per_hour
+from components.sizing import (
+    DEFAULT_GPU_MEMORY_UTILIZATION,
+    SizingRequest,
+    choose_instance,
+    decode_tokens_per_second_upper_bound,
+    estimate_cost,
+    estimate_memory,
+    kv_bytes_per_token,
+    kv_bytes_per_token_per_gpu,
+    weight_bytes,
+)
+
+GIB = 2**30
+LLAMA3_8B = get_model_shape("meta-llama/Meta-Llama-3-8B-Instruct")
+LLAMA3_70B = get_model_shape("meta-llama/Meta-Llama-3-70B-Instruct")
+MIXTRAL = get_model_shape("mistralai/Mixtral-8x7B-Instruct-v0.1")
+INT4 = 0.5 + 2.5 / 128  # 4-bit weight + (fp16 scale + 4-bit zero) per group of 128
+
+
+def request(shape, quantization="none", tp=1, max_input=3072, max_total=4096, **kw):
+    return SizingRequest(shape, quantization, tp, max_input, max_total, **kw)
+
+
+# --- weights ----------------------------------------------------------------------------------
+
+
+def test_llama3_8b_weights():
+    assert weight_bytes(LLAMA3_8B, "none") == pytest.approx(8.03e9 * 2)
+    embeddings = 128256 * 4096 * 2  # untied: input table + LM head
+    assert weight_bytes(LLAMA3_8B, "awq") == pytest.approx(
+        (8.03e9 - embeddings) * INT4 + embeddings * 2
+    )
+    assert weight_bytes(LLAMA3_8B, "fp8") == pytest.approx((8.03e9 - embeddings) + embeddings * 2)
+
+
+def test_llama3_70b_weights_rule_of_thumb():
+    fp16 = weight_bytes(LLAMA3_70B, "none")
+    assert fp16 == pytest.approx(70.6e9 * 2)
+    assert fp16 >= 140e9  # "70B in fp16 needs ~140 GB"
+    embeddings = 128256 * 8192 * 2
+    awq = weight_bytes(LLAMA3_70B, "awq")
+    assert awq == pytest.approx((70.6e9 - embeddings) * INT4 + embeddings * 2)
+    assert 3.3 <= fp16 / awq <= 4.2  # 4-bit cuts weights roughly fourfold
+    assert weight_bytes(LLAMA3_70B, "gptq") == awq
+
+
+def test_mixtral_weights_rule_of_thumb():
+    fp16 = weight_bytes(MIXTRAL, "none")
+    assert fp16 == pytest.approx(46.7e9 * 2)  # all experts are resident, not just active ones
+    embeddings = 32000 * 4096 * 2
+    awq = weight_bytes(MIXTRAL, "awq")
+    assert awq == pytest.approx((46.7e9 - embeddings) * INT4 + embeddings * 2)
+    assert 3.3 <= fp16 / awq <= 4.2
+
+
+def test_small_model_4bit_ratio_is_limited_by_16bit_embeddings():
+    # Llama-3-8B's 1.05 B embedding parameters stay 16-bit, so 4-bit only gives ~2.8x: the
+    # published AWQ-INT4 checkpoints of 8B models are ~5.7 GB, not 4 GB.
+    ratio = weight_bytes(LLAMA3_8B, "none") / weight_bytes(LLAMA3_8B, "awq")
+    assert 2.6 < ratio < 3.0
+
+
+def test_fp32_native_models_are_served_in_16_bit():
+    gemma = get_model_shape("google/gemma-2-2b-it")
+    assert gemma.dtype == "float32"
+    assert weight_bytes(gemma, "none") == pytest.approx(2.61e9 * 2)
+
+
+# --- KV cache -----------------------------------------------------------------------------------
+
+
+def test_kv_bytes_per_token():
+    assert kv_bytes_per_token(LLAMA3_8B) == 2 * 32 * 8 * 128 * 2 == 131072
+    assert kv_bytes_per_token(LLAMA3_70B) == 2 * 80 * 8 * 128 * 2 == 327680
+    assert kv_bytes_per_token(MIXTRAL) == 2 * 32 * 8 * 128 * 2
+
+
+def test_kv_heads_split_then_replicate_under_tensor_parallelism():
+    assert kv_bytes_per_token_per_gpu(LLAMA3_70B, 4) == 2 * 80 * 2 * 128 * 2  # 8 heads / 4
+    assert kv_bytes_per_token_per_gpu(LLAMA3_70B, 8) == 2 * 80 * 1 * 128 * 2
+    gemma = get_model_shape("google/gemma-2-2b-it")  # 4 KV heads
+    # tp=8 > 4 KV heads: each GPU still holds one whole head (ceil(4/8) = 1), so the per-GPU
+    # share is a quarter of the model's KV, not an eighth.
+    assert kv_bytes_per_token_per_gpu(gemma, 8) == 2 * 26 * 1 * 256 * 2
+    assert kv_bytes_per_token_per_gpu(gemma, 8) == kv_bytes_per_token(gemma) / 4
+
+
+# --- memory estimate and fit --------------------------------------------------------------------
+
+
+def test_llama3_8b_memory_on_g6e_xlarge_by_hand():
+    est = estimate_memory(request(LLAMA3_8B), GPU_INSTANCES["g6e.xlarge"])
+    weights = 8.03e9 * 2 / GIB  # 14.957 GiB
+    overhead = 1.5 + 34 * 3072 * 4096 / GIB  # CUDA reserve + activations = 1.8984375 GiB
+    kv_seq = 131072 * 4096 / GIB  # 0.5 GiB for one 4096-token sequence
+    available = 45776 / 1024 * 0.9  # 40.2328125 GiB
+    assert est.weights_gib_per_gpu == pytest.approx(weights)
+    assert est.overhead_gib_per_gpu == pytest.approx(overhead)
+    assert est.kv_cache_gib_per_sequence_per_gpu == pytest.approx(kv_seq)
+    assert est.required_gib_per_gpu == pytest.approx(weights + overhead + 4 * kv_seq)
+    assert est.available_gib_per_gpu == pytest.approx(available)
+    assert est.max_concurrent_sequences == math.floor((available - weights - overhead) / kv_seq)
+    assert est.max_concurrent_sequences == 46
+    assert est.fits
+
+
+def test_llama3_8b_fp16_does_not_fit_on_a_t4_but_awq_does():
+    t4 = GPU_INSTANCES["g4dn.xlarge"]  # 16384 MiB x 0.9 = 14.4 GiB < 14.96 GiB of weights
+    assert not estimate_memory(request(LLAMA3_8B), t4).fits
+    assert estimate_memory(request(LLAMA3_8B), t4).max_concurrent_sequences == 0
+    assert estimate_memory(request(LLAMA3_8B, "awq"), t4).fits
+
+
+def test_llama3_70b_fp16_does_not_fit_on_4x_a10g():
+    est = estimate_memory(request(LLAMA3_70B, tp=4), GPU_INSTANCES["g5.12xlarge"])
+    assert est.weights_gib_per_gpu == pytest.approx(70.6e9 * 2 / 4 / GIB)  # 32.9 GiB per GPU
+    assert est.available_gib_per_gpu == pytest.approx(22888 / 1024 * 0.9)  # 20.1 GiB
+    assert not est.fits
+    assert est.max_concurrent_sequences == 0
+
+
+@pytest.mark.parametrize("instance", ["p4de.24xlarge", "p5.48xlarge", "p5en.48xlarge"])
+@pytest.mark.parametrize("tp", [4, 8])
+def test_llama3_70b_fp16_fits_on_80gb_class_gpus(instance, tp):
+    assert estimate_memory(request(LLAMA3_70B, tp=tp), GPU_INSTANCES[instance]).fits
+
+
+def test_llama3_70b_fp16_on_a100_40gb_at_tp4_is_a_tight_fit():
+    # 32.876 GiB weights + (1.5 + 0.199) GiB overhead + 4 x 0.3125 GiB KV = 35.825 GiB
+    # against 40960 MiB x 0.9 = 36.0 GiB: fits, with room for exactly 4 sequences.
+    est = estimate_memory(request(LLAMA3_70B, tp=4), GPU_INSTANCES["p4d.24xlarge"])
+    required = (
+        70.6e9 * 2 / 4 / GIB + (1.5 + 34 * 3072 * 8192 / 4 / GIB) + 4 * 327680 / 4 * 4096 / GIB
+    )
+    assert est.required_gib_per_gpu == pytest.approx(required)
+    assert required == pytest.approx(35.8249, abs=1e-4)
+    assert est.available_gib_per_gpu == pytest.approx(36.0)
+    assert est.fits and est.max_concurrent_sequences == 4
+    assert not estimate_memory(request(LLAMA3_70B, tp=4, max_input=4096, max_total=8192),
+                               GPU_INSTANCES["p4d.24xlarge"]).fits
+
+
+def test_mixtral_awq_fits_on_one_l40s_but_not_one_a10g():
+    assert estimate_memory(request(MIXTRAL, "awq"), GPU_INSTANCES["g6e.xlarge"]).fits
+    assert not estimate_memory(request(MIXTRAL, "awq"), GPU_INSTANCES["g5.xlarge"]).fits
+
+
+def test_concurrency_target_decides_fit():
+    # On an L4 (20.1 GiB usable) Llama-3-8B fp16 leaves room for a few 4k sequences only.
+    g6 = GPU_INSTANCES["g6.xlarge"]
+    room = estimate_memory(request(LLAMA3_8B), g6).max_concurrent_sequences
+    assert room >= 1
+    assert estimate_memory(request(LLAMA3_8B, concurrency_target=room), g6).fits
+    assert not estimate_memory(request(LLAMA3_8B, concurrency_target=room + 1), g6).fits
+
+
+def test_gpu_memory_utilization_is_applied():
+    est = estimate_memory(request(LLAMA3_8B, gpu_memory_utilization=0.5),
+                          GPU_INSTANCES["g6e.xlarge"])
+    assert est.available_gib_per_gpu == pytest.approx(45776 / 1024 * 0.5)
+    assert DEFAULT_GPU_MEMORY_UTILIZATION == 0.90
+
+
+def test_placement_errors_are_explicit():
+    with pytest.raises(ValueError, match=r"g5\.xlarge has 1 GPU\(s\); gpus_per_replica is 4"):
+        estimate_memory(request(LLAMA3_70B, tp=4), GPU_INSTANCES["g5.xlarge"])
+    falcon = get_model_shape("tiiuae/falcon-7b")  # 71 attention heads
+    with pytest.raises(ValueError, match="must divide the model's 71 attention heads"):
+        estimate_memory(request(falcon, tp=2), GPU_INSTANCES["g5.12xlarge"])
+    assert choose_instance(request(falcon, tp=2), "ec2") is None
+
+
+def test_request_validation_reports_every_error_at_once():
+    with pytest.raises(ValueError) as err:
+        SizingRequest(LLAMA3_8B, "int3", 0, 0, 0, concurrency_target=0,  # type: ignore[arg-type]
+                      gpu_memory_utilization=1.5)
+    message = str(err.value)
+    for fragment in ("quantization must be one of", "gpus_per_replica must be >= 1",
+                     "max_input_tokens must be >= 1", "max_total_tokens (0) must be greater",
+                     "concurrency_target must be >= 1", "gpu_memory_utilization must be in"):
+        assert fragment in message
+
+
+# --- instance choice ----------------------------------------------------------------------------
+
+
+def brute_force_cheapest(req, pricing):
+    best = None
+    for instance in GPU_INSTANCES.values():
+        price = price_per_hour(instance, pricing)
+        if price is None or instance.gpu_count < req.gpus_per_replica:
+            continue
+        if not estimate_memory(req, instance).fits:
+            continue
+        key = (price, instance.gpu_count, instance.name)
+        if best is None or key < best[0]:
+            best = (key, instance)
+    return None if best is None else best[1]
+
+
+CHOICE_CASES = [
+    (LLAMA3_8B, "none", 1), (LLAMA3_8B, "awq", 1), (LLAMA3_70B, "none", 4),
+    (LLAMA3_70B, "none", 8), (LLAMA3_70B, "awq", 4), (LLAMA3_70B, "awq", 8),
+    (MIXTRAL, "none", 2), (MIXTRAL, "awq", 1), (MIXTRAL, "none", 4),
+]
+
+
+@pytest.mark.parametrize("pricing", ["ec2", "sagemaker"])
+@pytest.mark.parametrize(("shape", "quantization", "tp"), CHOICE_CASES)
+def test_choose_instance_is_the_brute_force_cheapest(shape, quantization, tp, pricing):
+    req = request(shape, quantization, tp)
+    chosen = choose_instance(req, pricing)
+    assert chosen is brute_force_cheapest(req, pricing)
+    assert chosen is not None
+    assert estimate_memory(req, chosen).fits and chosen.gpu_count >= tp
+    if pricing == "sagemaker":
+        assert chosen.offered_on_sagemaker
+
+
+def test_known_choices():
+    assert choose_instance(request(LLAMA3_8B), "ec2").name == "g6.xlarge"  # $0.8048, L4 fits
+    # 8x T4 (g4dn.metal) is the cheapest 8-GPU box on EC2, but SageMaker does not sell it.
+    req = request(LLAMA3_70B, "awq", tp=8)
+    assert choose_instance(req, "ec2").name == "g4dn.metal"
+    sagemaker_choice = choose_instance(req, "sagemaker")
+    assert sagemaker_choice.name != "g4dn.metal" and sagemaker_choice.offered_on_sagemaker
+
+
+def test_405b_fp16_fits_only_on_8x_h200_and_nowhere_at_tp4():
+    llama405 = get_model_shape("meta-llama/Llama-3.1-405B-Instruct")
+    # 405.9e9 x 2 B = 812 GB: / 8 = 94.5 GiB per GPU, only H200 (141 GiB x 0.9) holds that.
+    assert choose_instance(request(llama405, tp=8), "ec2").name == "p5en.48xlarge"
+    assert choose_instance(request(llama405, tp=4), "ec2") is None
+
+
+# --- cost and roofline --------------------------------------------------------------------------
+
+
+def test_roofline_by_hand_llama3_8b_on_l40s():
+    req = request(LLAMA3_8B)
+    l40s = GPU_INSTANCES["g6e.xlarge"]
+    batch = 46  # max_concurrent_sequences, see test_llama3_8b_memory_on_g6e_xlarge_by_hand
+    weights_read = 8.03e9 * 2 - 128256 * 4096 * 2  # untied input table is gathered, not read
+    kv_read = batch * (3072 + 4096) / 2 * 131072  # each sequence at the average context
+    expected = batch / ((weights_read + kv_read) / 864e9)  # ~1085 tokens/s
+    assert decode_tokens_per_second_upper_bound(req, l40s) == pytest.approx(expected)
+    cost = estimate_cost(req, l40s, "ec2", 1, 3)
+    assert cost.tokens_per_second_upper_bound == pytest.approx(expected)
+    assert cost.usd_per_1k_tokens_lower_bound == pytest.approx(1.861 / (expected * 3600) * 1000)
+
+
+def test_roofline_reads_only_active_experts_for_moe():
+    req = request(MIXTRAL, tp=2)
+    p4de = GPU_INSTANCES["p4de.24xlarge"]
+    mem = estimate_memory(req, p4de)
+    batch = mem.max_concurrent_sequences
+    weights_read = (12.9e9 * 2 - 32000 * 4096 * 2) / 2  # active params only, split over tp=2
+    kv_read = batch * (3072 + 4096) / 2 * (2 * 32 * 4 * 128 * 2)  # 4 KV heads per GPU
+    expected = batch / ((weights_read + kv_read) / 2039e9)
+    assert decode_tokens_per_second_upper_bound(req, p4de) == pytest.approx(expected)
+
+
+def test_cost_packs_replicas_onto_instances():
+    req = request(LLAMA3_8B)
+    cost = estimate_cost(req, GPU_INSTANCES["g5.12xlarge"], "ec2", min_replicas=1, max_replicas=6)
+    assert cost.replicas_per_instance == 4
+    assert cost.hourly_usd_min == pytest.approx(5.672)  # ceil(1 / 4) = 1 instance
+    assert cost.hourly_usd_max == pytest.approx(2 * 5.672)  # ceil(6 / 4) = 2 instances
+    assert cost.monthly_usd_min == pytest.approx(5.672 * 730)
+    sm = estimate_cost(req, GPU_INSTANCES["g5.12xlarge"], "sagemaker", 0, 4)
+    assert (sm.hourly_usd_min, sm.hourly_usd_max) == (0, pytest.approx(7.09))
+
+
+def test_cost_when_it_does_not_fit_is_zero_throughput_infinite_price():
+    cost = estimate_cost(request(LLAMA3_70B, tp=4), GPU_INSTANCES["g5.12xlarge"], "ec2", 1, 1)
+    assert cost.tokens_per_second_upper_bound == 0.0
+    assert cost.usd_per_1k_tokens_lower_bound == math.inf
+    assert cost.hourly_usd_min == pytest.approx(5.672)  # the bill does not care
+
+
+def test_cost_errors():
+    with pytest.raises(ValueError, match=r"g4dn\.metal is not offered on SageMaker"):
+        estimate_cost(request(LLAMA3_8B), GPU_INSTANCES["g4dn.metal"], "sagemaker", 1, 1)
+    with pytest.raises(ValueError, match="min_replicas <= max_replicas"):
+        estimate_cost(request(LLAMA3_8B), GPU_INSTANCES["g5.xlarge"], "ec2", 3, 2)
