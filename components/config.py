@@ -29,6 +29,7 @@ from components.facts import (
     ModelShape,
     get_gpu_instance,
     get_model_shape,
+    is_gated,
 )
 from components.sizing import (
     CostEstimate,
@@ -424,6 +425,12 @@ def parse_stack_config(
             continue
         specs.append(spec)
         model, model_problems = _model(i, spec, platform)
+        if spec.weights_uri is None and data.get("hfToken") is None and is_gated(spec.model_id):
+            model_problems.append(
+                f"{NAMESPACE}:models[{i}].modelId: {spec.model_id} is gated on the Hugging Face "
+                "Hub; set weightsUri to pre-staged S3 weights (recommended) or `pulumi config set "
+                f"--secret {NAMESPACE}:hfToken hf_...`"
+            )
         problems += model_problems
         if model is not None:
             models.append(model)
@@ -529,6 +536,9 @@ def _model(i: int, spec: ModelConfig, platform: Platform | None) -> tuple[Model 
     if spec.max_total_tokens > shape.max_position_embeddings:
         problems.append(f"{p}.maxTotalTokens: {spec.max_total_tokens} exceeds the model's context "
                         f"length ({shape.max_position_embeddings})")
+    if shape.attention_heads % spec.gpus_per_replica:
+        problems.append(f"{p}.gpusPerReplica: {spec.gpus_per_replica} does not divide the model's "
+                        f"{shape.attention_heads} attention heads; tensor parallelism needs it to")
     if problems:
         return None, problems  # sizing a model whose basic fields are wrong only adds noise
 

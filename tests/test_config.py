@@ -289,3 +289,26 @@ def test_all_problems_reported_together(base_config):
         "llm-hosting:models[0].engine",
         "llm-hosting:models[1].minReplicas",
     ]
+
+
+def test_tensor_parallel_must_divide_attention_heads(base_config):
+    model(base_config, modelId="tiiuae/falcon-7b-instruct", gpusPerReplica=2,
+          maxInputTokens=1024, maxTotalTokens=2048, instanceType="g5.12xlarge")
+    assert problems(base_config) == (
+        "llm-hosting:models[0].gpusPerReplica: 2 does not divide the model's 71 attention heads; "
+        "tensor parallelism needs it to",
+    )
+
+
+def test_gated_model_needs_weights_in_s3_or_a_token(base_config):
+    del base_config["llm-hosting:models"][0]["weightsUri"]
+    assert problems(base_config) == (
+        "llm-hosting:models[0].modelId: meta-llama/Meta-Llama-3-8B-Instruct is gated on the "
+        "Hugging Face Hub; set weightsUri to pre-staged S3 weights (recommended) or `pulumi "
+        "config set --secret llm-hosting:hfToken hf_...`",
+    )
+    base_config["llm-hosting:hfToken"] = "hf_x"
+    parse(base_config, secret_keys=("llm-hosting:hfToken",))
+    model(base_config, modelId="Qwen/Qwen2.5-7B-Instruct")
+    del base_config["llm-hosting:hfToken"]
+    parse(base_config)  # open model: no token needed
