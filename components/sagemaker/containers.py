@@ -1,0 +1,130 @@
+"""The serving container of each model: which DLC image, which environment, where weights live.
+
+Pure functions (no Pulumi). The two engines map onto the two SageMaker DLCs pinned in
+`components.facts.images`: `tgi` -> Hugging Face LLM DLC, `vllm` -> LMI DLC with its vLLM backend.
+
+Environment variables, per container's own documentation:
+
+* TGI DLC: `HF_MODEL_ID`, `SM_NUM_GPUS` (shards), `MAX_INPUT_TOKENS`, `MAX_TOTAL_TOKENS`,
+  `HF_MODEL_QUANTIZE`, `MESSAGES_API_ENABLED` (OpenAI-style `messages` bodies on /invocations)
+  https://huggingface.co/docs/text-generation-inference/reference/launcher and
+  https://huggingface.co/blog/sagemaker-huggingface-llm
+* LMI DLC: `HF_MODEL_ID`, `OPTION_ROLLING_BATCH=vllm`, `TENSOR_PARALLEL_DEGREE`,
+  `OPTION_MAX_MODEL_LEN`, `OPTION_MAX_ROLLING_BATCH_SIZE`, `OPTION_GPU_MEMORY_UTILIZATION`,
+  `OPTION_QUANTIZE`, `SERVING_FAIL_FAST`
+  https://docs.djl.ai/master/docs/serving/serving/docs/lmi/deployment_guide/configurations.html
+
+The Hugging Face token never appears here: the component adds `HF_TOKEN` as a Pulumi secret.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from components.config import Model
+from components.facts.images import SAGEMAKER_IMAGES, SageMakerImage
+from components.sizing import DEFAULT_GPU_MEMORY_UTILIZATION, weight_bytes
+
+MODEL_DIR = "/opt/ml/model"
+"""Where SageMaker places uncompressed S3 model data inside the container."""
+
+HF_TOKEN_ENV = "HF_TOKEN"
+"""Read by huggingface_hub (TGI and LMI) for gated repositories."""
+
+#: Container start + model load budget. SageMaker's own default health-check window is far too
+#: short for LLMs; Hugging Face's SageMaker examples use 600 s and more (2,400 s for 8-GPU
+#: instances). We take 600 s plus 10 s per GB of weights (~100 MB/s from S3 or the Hub, plus
+#: loading onto the GPUs): an 8B bf16 model gets 770 s, a 70B bf16 model 2,010 s. The API caps
+#: both timeouts at 3,600 s (ProductionVariant / InferenceComponentStartupParameters,
+#: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html).
+BASE_STARTUP_SECONDS = 600
+SECONDS_PER_WEIGHT_GB = 10
+MAX_STARTUP_SECONDS = 3600
+
+_S3 = re.compile(r"^s3://([^/]+)/(.+?)/?$")
+
+
+def image_for(model: Model) -> SageMakerImage:
+    return SAGEMAKER_IMAGES[model.spec.engine]
+
+
+def image_uri(model: Model, region: str) -> str:
+    """The DLC URI in the stack's region (its own ECR account), never us-east-1's."""
+    return image_for(model).uri(region)
+
+
+def weights_location(model: Model) -> tuple[str, str] | None:
+    """(bucket, prefix without trailing slash) of pre-staged weights, or None (Hub download)."""
+    if model.spec.weights_uri is None:
+        return None
+    match = _S3.match(model.spec.weights_uri)
+    if match is None:
+        raise ValueError(f"not an s3:// URI: {model.spec.weights_uri!r}")
+    return match.group(1), match.group(2)
+
+
+def model_data_source(model: Model) -> dict[str, object] | None:
+    """CreateModel `ModelDataSource` for uncompressed S3 weights (API shape), or None.
+
+    Uncompressed (`CompressionType: None`, `S3Prefix`) skips the tar.gz step entirely:
+    SageMaker copies the prefix to /opt/ml/model.
+    https://docs.aws.amazon.com/sagemaker/latest/dg/large-model-inference-uncompressed.html
+    """
+    location = weights_location(model)
+    if location is None:
+        return None
+    bucket, prefix = location
+    return {
+        "S3DataSource": {
+            "S3Uri": f"s3://{bucket}/{prefix}/",
+            "S3DataType": "S3Prefix",
+            "CompressionType": "None",
+        }
+    }
+
+
+def uses_hub(model: Model) -> bool:
+    """True when the container downloads weights from the Hugging Face Hub at start."""
+    return model.spec.weights_uri is None
+
+
+def startup_timeout_seconds(model: Model) -> int:
+    """Health-check and download timeout for one model (see the constants above)."""
+    gigabytes = weight_bytes(model.shape, model.spec.quantization) / 1e9
+    seconds = BASE_STARTUP_SECONDS + SECONDS_PER_WEIGHT_GB * math.ceil(gigabytes)
+    return min(MAX_STARTUP_SECONDS, seconds)
+
+
+def engine_environment(model: Model) -> dict[str, str]:
+    """Container environment for one model, without any secret."""
+    spec = model.spec
+    model_id = MODEL_DIR if spec.weights_uri else spec.model_id
+    if spec.engine == "tgi":
+        env = {
+            "HF_MODEL_ID": model_id,
+            "SM_NUM_GPUS": str(spec.gpus_per_replica),
+            "MAX_INPUT_TOKENS": str(spec.max_input_tokens),
+            "MAX_TOTAL_TOKENS": str(spec.max_total_tokens),
+            "MESSAGES_API_ENABLED": "true",
+        }
+        if spec.quantization != "none":
+            env["HF_MODEL_QUANTIZE"] = spec.quantization
+        return env
+    env = {
+        "HF_MODEL_ID": model_id,
+        "OPTION_ROLLING_BATCH": "vllm",
+        "TENSOR_PARALLEL_DEGREE": str(spec.gpus_per_replica),
+        "OPTION_MAX_MODEL_LEN": str(spec.max_total_tokens),
+        # The KV cache holds this many full-length sequences (sizing); admitting more only
+        # preempts and recomputes.
+        "OPTION_MAX_ROLLING_BATCH_SIZE": str(
+            max(spec.concurrency_target, model.memory.max_concurrent_sequences)
+        ),
+        "OPTION_GPU_MEMORY_UTILIZATION": f"{DEFAULT_GPU_MEMORY_UTILIZATION:.2f}",
+        # Exit on an engine failure so SageMaker replaces the copy instead of serving errors.
+        "SERVING_FAIL_FAST": "true",
+    }
+    if spec.quantization != "none":
+        env["OPTION_QUANTIZE"] = spec.quantization
+    return env

@@ -1,0 +1,149 @@
+"""`SageMakerPlatform`: every configured model on one real-time endpoint, as inference components.
+
+Composition, in dependency order: execution role -> endpoint alarms -> endpoint (security group,
+endpoint config, endpoint) -> per model: SageMaker model, component alarms, inference component,
+copy autoscaling -> dashboard. Packing (which variant, how many copies per instance) is decided
+by `packing.plan_variants` before anything registers.
+
+The stack disables default providers and `__main__` passes only the `aws` provider, so this
+component creates the `aws-native` provider the inference components need, parented to itself,
+with the stack's region and the same default tags (`__main__` may take this over later).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+import pulumi_aws_native as aws_native
+
+from components.sagemaker.alarms import EndpointAlarms, EndpointAlarmsArgs
+from components.sagemaker.containers import image_for, uses_hub, weights_location
+from components.sagemaker.dashboard import DashboardArgs, EndpointDashboard
+from components.sagemaker.endpoint import ServingEndpoint, ServingEndpointArgs
+from components.sagemaker.iam import ExecutionRole, ExecutionRoleArgs
+from components.sagemaker.inference_components import ModelDeployment, ModelDeploymentArgs
+from components.sagemaker.packing import plan_variants
+
+if TYPE_CHECKING:  # platforms.py imports this module to register it
+    from components.platforms import PlatformArgs
+
+SAMPLE_REQUEST = {
+    "messages": [{"role": "user", "content": "Write a haiku about GPUs."}],
+    "max_tokens": 256,
+    "stream": True,
+}
+
+
+def invoke_command(region: str, endpoint_name: str, component_name: str) -> str:
+    """A ready-to-paste streaming request (AWS CLI v2) for one inference component."""
+    return " ".join([
+        "aws sagemaker-runtime invoke-endpoint-with-response-stream",
+        f"--region {region}",
+        f"--endpoint-name {endpoint_name}",
+        f"--inference-component-name {component_name}",
+        "--content-type application/json",
+        "--cli-binary-format raw-in-base64-out",
+        f"--body {shlex.quote(json.dumps(SAMPLE_REQUEST))}",
+        "/dev/stdout",
+    ])
+
+
+class SageMakerPlatform(pulumi.ComponentResource):
+    """One endpoint, one inference component per model, packed per instance type."""
+
+    exports: Mapping[str, Any]
+
+    def __init__(self, name: str, args: PlatformArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        config, naming, network = args.config, args.naming, args.network
+        super().__init__("llm-hosting:sagemaker:SageMakerPlatform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        plans = plan_variants(config)
+        placements = [p for plan in plans for p in plan.placements]
+        endpoint_name = naming.physical("endpoint")
+        ic_names = {p.model.name: naming.physical(p.model.name) for p in placements}
+        topic = config.sagemaker.alarm_topic_arn
+
+        native = aws_native.Provider(
+            f"{name}-aws-native",
+            region=config.region,
+            default_tags={"tags": naming.tags()},
+            opts=child,
+        )
+        role = ExecutionRole(
+            f"{name}-role",
+            ExecutionRoleArgs(
+                naming=naming,
+                region=config.region,
+                vpc_id=network.vpc_id,
+                repository_arns=sorted({image_for(m).repository_arn(config.region)
+                                        for m in config.models}),
+                weights=[loc for m in config.models if (loc := weights_location(m))],
+                endpoint_name=endpoint_name,
+                inference_component_names=list(ic_names.values()),
+            ),
+            child,
+        )
+        alarms = EndpointAlarms(
+            f"{name}-alarms", EndpointAlarmsArgs(naming, endpoint_name, plans, topic), child
+        )
+        endpoint = ServingEndpoint(
+            f"{name}-endpoint",
+            ServingEndpointArgs(
+                naming=naming,
+                region=config.region,
+                endpoint_name=endpoint_name,
+                plans=plans,
+                options=config.sagemaker,
+                execution_role_arn=role.arn,
+                rollback_alarm_names=alarms.rollback_alarm_names,
+                vpc_id=network.vpc_id,
+                vpc_cidr=network.vpc_cidr,
+                hub_egress=any(uses_hub(m) for m in config.models),
+            ),
+            child,
+        )
+        components: dict[str, pulumi.Output[str]] = {}
+        for placement in placements:
+            model = placement.model.name
+            deployment = ModelDeployment(
+                f"{name}-{model}",
+                ModelDeploymentArgs(
+                    naming=naming,
+                    region=config.region,
+                    placement=placement,
+                    inference_component_name=ic_names[model],
+                    endpoint_name=endpoint.endpoint_name,
+                    execution_role_arn=role.arn,
+                    subnet_ids=network.private_subnet_ids,
+                    security_group_id=endpoint.security_group_id,
+                    hf_token=config.hf_token,
+                    topic_arn=topic,
+                    native_provider=native,
+                ),
+                child,
+            )
+            components[model] = deployment.inference_component_name
+        dashboard = EndpointDashboard(
+            f"{name}-dashboard",
+            DashboardArgs(naming, config.region, endpoint.endpoint_name, plans, components),
+            child,
+        )
+
+        self.endpoint_name = endpoint.endpoint_name
+        self.inference_component_names = pulumi.Output.all(**components)
+        commands = pulumi.Output.all(endpoint.endpoint_name, *components.values()).apply(
+            lambda v: {m: invoke_command(config.region, v[0], ic)
+                       for m, ic in zip(components, v[1:], strict=True)}
+        )
+        self.exports = {
+            "endpointName": self.endpoint_name,
+            "inferenceComponentNames": self.inference_component_names,
+            "invokeCommands": commands,
+            "dashboardName": dashboard.dashboard_name,
+        }
+        self.register_outputs(dict(self.exports))

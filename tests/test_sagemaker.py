@@ -1,0 +1,465 @@
+"""SageMaker platform under the offline runner: one model, three packed models, secrets.
+
+Requests are checked against botocore's SageMaker model after mapping the recorded Pulumi inputs
+(camelCase, ints as floats) onto API member names, so a field SageMaker would reject fails here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from components.offline import SECRET_SIG, Graph, run_program, unwrap
+from components.sagemaker.api import request_problems
+
+EC = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+EP = "aws:sagemaker/endpoint:Endpoint"
+MODEL = "aws:sagemaker/model:Model"
+IC = "aws-native:sagemaker:InferenceComponent"
+TARGET = "aws:appautoscaling/target:Target"
+POLICY = "aws:appautoscaling/policy:Policy"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOKEN = "hf_TESTTOKENdoNotLeak123"
+
+# --- mapping recorded inputs onto API request shapes ----------------------------------------
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/llm-hosting-sagemaker"
+"""The mock invents `arn:aws:mock:...` for every ARN; a real role ARN stands in for it."""
+
+
+def pascal(value: Any) -> Any:
+    """camelCase keys -> PascalCase, integral floats -> int (the engine sends ints as floats)."""
+    if isinstance(value, dict):
+        return {k[:1].upper() + k[1:]: pascal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [pascal(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def endpoint_config_request(inputs: dict[str, Any], name: str) -> dict[str, Any]:
+    variants = []
+    for variant in inputs["productionVariants"]:
+        v = dict(variant)
+        routing = v.pop("routingConfigs", None)
+        v = pascal(v)
+        if routing:
+            (v["RoutingConfig"],) = pascal(routing)  # one routing config per variant
+        variants.append(v)
+    request: dict[str, Any] = {
+        "EndpointConfigName": name,
+        "ExecutionRoleArn": ROLE_ARN,
+        "ProductionVariants": variants,
+        "Tags": tag_list(inputs.get("tags", {})),
+    }
+    if "kmsKeyArn" in inputs:
+        request["KmsKeyId"] = inputs["kmsKeyArn"]
+    if "dataCaptureConfig" in inputs:
+        request["DataCaptureConfig"] = pascal(inputs["dataCaptureConfig"])
+    return request
+
+
+def endpoint_request(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "EndpointName": inputs["name"],
+        "EndpointConfigName": inputs["endpointConfigName"],
+        "DeploymentConfig": pascal(inputs["deploymentConfig"]),
+        "Tags": tag_list(inputs.get("tags", {})),
+    }
+
+
+def inference_component_request(inputs: dict[str, Any]) -> dict[str, Any]:
+    request = pascal({k: v for k, v in inputs.items() if k != "deploymentConfig"})
+    return request
+
+
+def ic_deployment_config(inputs: dict[str, Any]) -> dict[str, Any]:
+    """UpdateInferenceComponent's DeploymentConfig (CreateInferenceComponent has none)."""
+    return pascal(inputs["deploymentConfig"])
+
+
+def model_request(inputs: dict[str, Any]) -> dict[str, Any]:
+    container = dict(unwrap(inputs["primaryContainer"]))
+    source = container.pop("modelDataSource", None)
+    request_container = pascal(container)
+    # Environment keys are variable names, not members: keep them as they are.
+    request_container["Environment"] = container.get("environment", {})
+    if source is not None:
+        (s3,) = source["s3DataSources"]
+        request_container["ModelDataSource"] = {"S3DataSource": pascal(s3)}
+    return {
+        "ModelName": "sagemaker-model-0a1b2c3",
+        "ExecutionRoleArn": ROLE_ARN,
+        "PrimaryContainer": request_container,
+        "VpcConfig": pascal(inputs["vpcConfig"]),
+        "EnableNetworkIsolation": inputs["enableNetworkIsolation"],
+        "Tags": tag_list(inputs.get("tags", {})),
+    }
+
+
+# --- stacks under test ----------------------------------------------------------------------
+
+ONE_MODEL: dict[str, Any] = {
+    "aws:region": "eu-west-1",
+    "llm-hosting:environment": "dev",
+    "llm-hosting:platform": "sagemaker",
+    "llm-hosting:models": [
+        {
+            "name": "llama-8b",
+            "modelId": "meta-llama/Meta-Llama-3-8B-Instruct",
+            "engine": "vllm",
+            "maxInputTokens": 3072,
+            "maxTotalTokens": 4096,
+            "minReplicas": 1,
+            "maxReplicas": 2,
+            "weightsUri": "s3://weights-bucket/llama-3-8b/",
+        }
+    ],
+}
+
+# Two models share a 4-GPU g5.12xlarge (4 + 2 copies per instance), one sits on its own type.
+THREE_MODELS: dict[str, Any] = {
+    "aws:region": "us-west-2",
+    "llm-hosting:environment": "staging",
+    "llm-hosting:platform": "sagemaker",
+    "llm-hosting:hfToken": TOKEN,
+    "llm-hosting:sagemaker": {"endpointDeployment": "rolling",
+                              "alarmTopicArn": "arn:aws:sns:us-west-2:123456789012:oncall"},
+    "llm-hosting:models": [
+        {"name": "llama-8b", "modelId": "meta-llama/Llama-3.1-8B-Instruct", "engine": "vllm",
+         "instanceType": "g5.12xlarge", "minReplicas": 2, "maxReplicas": 4,
+         "weightsUri": "s3://weights-bucket/llama-3.1-8b"},
+        {"name": "mistral-7b", "modelId": "mistralai/Mistral-7B-Instruct-v0.3", "engine": "tgi",
+         "instanceType": "g5.12xlarge", "gpusPerReplica": 2, "minReplicas": 1,
+         "maxReplicas": 1},
+        {"name": "qwen-14b", "modelId": "Qwen/Qwen2.5-14B-Instruct", "engine": "vllm",
+         "quantization": "fp8", "instanceType": "g6e.xlarge", "minReplicas": 0,
+         "maxReplicas": 2, "weightsUri": "s3://other-bucket/qwen/14b/"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def one() -> Graph:
+    return run_program(copy.deepcopy(ONE_MODEL), stack="dev")
+
+
+@pytest.fixture(scope="module")
+def three() -> Graph:
+    return run_program(copy.deepcopy(THREE_MODELS), stack="staging",
+                       secret_keys=("llm-hosting:hfToken",))
+
+
+def by_name(graph: Graph, type_: str) -> dict[str, Any]:
+    return {r.name: r for r in graph.of_type(type_)}
+
+
+# --- one model ------------------------------------------------------------------------------
+
+
+def test_one_model_builds_one_endpoint_one_variant_one_component(one):
+    assert len(one.of_type(EC)) == len(one.of_type(EP)) == 1
+    assert len(one.of_type(MODEL)) == len(one.of_type(IC)) == 1
+    (variant,) = one.one(EC).inputs["productionVariants"]
+    assert "modelName" not in variant  # inference-component mode
+    assert variant["variantName"] == "g6-xlarge" and variant["instanceType"] == "ml.g6.xlarge"
+    assert variant["managedInstanceScaling"] == {
+        "status": "ENABLED", "minInstanceCount": 1, "maxInstanceCount": 2}
+    assert variant["routingConfigs"] == [{"routingStrategy": "LEAST_OUTSTANDING_REQUESTS"}]
+    assert variant["containerStartupHealthCheckTimeoutInSeconds"] >= 600
+    assert variant["modelDataDownloadTimeoutInSeconds"] >= 600
+
+
+def test_endpoint_config_and_endpoint_are_valid_sagemaker_requests(one):
+    config = one.one(EC)
+    request = endpoint_config_request(config.inputs, config.outputs["name"])
+    assert request_problems("sagemaker", "CreateEndpointConfig", request) == []
+    role = one.one("aws:iam/role:Role", "sagemaker-role-role")
+    assert config.inputs["executionRoleArn"] == role.outputs["arn"]
+    endpoint = one.one(EP)
+    assert request_problems("sagemaker", "CreateEndpoint", endpoint_request(endpoint.inputs)) == []
+    assert endpoint.inputs["endpointConfigName"] == config.outputs["name"]
+
+
+def test_inference_component_is_a_valid_request_sized_from_sizing(one):
+    ic = one.one(IC)
+    assert request_problems("sagemaker", "CreateInferenceComponent",
+                            inference_component_request(ic.inputs)) == []
+    update = {"InferenceComponentName": ic.inputs["inferenceComponentName"],
+              "DeploymentConfig": ic_deployment_config(ic.inputs)}
+    assert request_problems("sagemaker", "UpdateInferenceComponent", update) == []
+    spec = ic.inputs["specification"]
+    assert spec["modelName"] == one.one(MODEL).outputs["name"]
+    needs = spec["computeResourceRequirements"]
+    assert needs["numberOfAcceleratorDevicesRequired"] == 1
+    # g6.xlarge: 16 GiB host memory, 2 GiB kept back, one GPU -> the whole 14 GiB.
+    assert needs["minMemoryRequiredInMb"] == 16384 - 2048
+    assert ic.inputs["runtimeConfig"] == {"copyCount": 1}
+    assert ic.inputs["variantName"] == "g6-xlarge"
+    assert ic.inputs["endpointName"] == one.one(EP).inputs["name"]
+
+
+def test_model_is_a_valid_request_with_s3_weights_and_network_isolation(one):
+    model = one.one(MODEL)
+    assert request_problems("sagemaker", "CreateModel", model_request(model.inputs)) == []
+    container = model.inputs["primaryContainer"]
+    assert container["image"] == (
+        "763104351884.dkr.ecr.eu-west-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128")
+    assert container["modelDataSource"]["s3DataSources"] == [{
+        "s3Uri": "s3://weights-bucket/llama-3-8b/", "s3DataType": "S3Prefix",
+        "compressionType": "None"}]
+    assert container["environment"]["HF_MODEL_ID"] == "/opt/ml/model"
+    assert "HF_TOKEN" not in container["environment"]
+    assert model.inputs["enableNetworkIsolation"] is True
+    assert model.inputs["vpcConfig"]["subnets"] == ["subnet-private-0", "subnet-private-1"]
+    sg = next(r for r in one.of_type("aws:ec2/securityGroup:SecurityGroup")
+              if r.name == "sagemaker-endpoint-sg")
+    assert model.inputs["vpcConfig"]["securityGroupIds"] == [f"{sg.name}-id"]
+
+
+def test_security_group_has_no_ingress_and_no_internet_egress_without_hub_models(one):
+    sg = next(r for r in one.of_type("aws:ec2/securityGroup:SecurityGroup")
+              if r.name == "sagemaker-endpoint-sg")
+    assert not sg.inputs.get("ingress")
+    assert all((e["fromPort"], e["toPort"]) == (443, 443) for e in sg.inputs["egress"])
+    assert all("0.0.0.0/0" not in e.get("cidrBlocks", []) for e in sg.inputs["egress"])
+    assert any(e.get("prefixListIds") == ["pl-63a5400a"] for e in sg.inputs["egress"])
+
+
+def test_endpoint_deploys_blue_green_and_rolls_back_on_the_variant_alarms(one):
+    deployment = one.one(EP).inputs["deploymentConfig"]
+    routing = deployment["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
+    assert routing["type"] == "CANARY"
+    names = {a["alarmName"] for a in deployment["autoRollbackConfiguration"]["alarms"]}
+    alarms = {a.inputs["name"]: a.inputs for a in one.of_type(ALARM)}
+    assert names == {"llm-hosting-dev-g6-xlarge-5xx", "llm-hosting-dev-g6-xlarge-latency-p90"}
+    assert names <= set(alarms)
+    assert alarms["llm-hosting-dev-g6-xlarge-latency-p90"]["extendedStatistic"] == "p90"
+    assert alarms["llm-hosting-dev-g6-xlarge-5xx"]["dimensions"] == {
+        "EndpointName": "llm-hosting-dev-endpoint", "VariantName": "g6-xlarge"}
+
+
+def test_component_rolls_one_copy_at_a_time_and_rolls_back_on_its_alarms(one):
+    deployment = one.one(IC).inputs["deploymentConfig"]
+    policy = deployment["rollingUpdatePolicy"]
+    assert policy["maximumBatchSize"] == {"type": "COPY_COUNT", "value": 1}
+    names = [a["alarmName"] for a in deployment["autoRollbackConfiguration"]["alarms"]]
+    assert names == ["llm-hosting-dev-llama-8b-5xx", "llm-hosting-dev-llama-8b-latency-p90",
+                     "llm-hosting-dev-llama-8b-zero-copies"]
+    zero = next(a.inputs for a in one.of_type(ALARM)
+                if a.inputs["name"] == "llm-hosting-dev-llama-8b-zero-copies")
+    assert zero["treatMissingData"] == "breaching" and zero["statistic"] == "SampleCount"
+    assert zero["dimensions"] == {"InferenceComponentName": "llm-hosting-dev-llama-8b"}
+    gpu = next(a.inputs for a in one.of_type(ALARM)
+               if a.inputs["name"] == "llm-hosting-dev-llama-8b-gpu-memory")
+    assert gpu["metricName"] == "GPUMemoryUtilizationNormalized"
+
+
+def test_copy_autoscaling_tracks_concurrency_per_copy(one):
+    target = one.one(TARGET).inputs
+    assert target["resourceId"] == "inference-component/llm-hosting-dev-llama-8b"
+    assert target["scalableDimension"] == "sagemaker:inference-component:DesiredCopyCount"
+    assert (target["minCapacity"], target["maxCapacity"]) == (1, 2)
+    (policy,) = one.of_type(POLICY)
+    tracking = policy.inputs["targetTrackingScalingPolicyConfiguration"]
+    assert tracking["predefinedMetricSpecification"]["predefinedMetricType"] == (
+        "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution")
+    assert tracking["targetValue"] == 4  # concurrencyTarget default
+
+
+def test_execution_role_is_least_privilege(one):
+    role = one.one("aws:iam/role:Role", "sagemaker-role-role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    policy = json.loads(one.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-role-policy")
+                        .inputs["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    for s in statements.values():
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        assert "*" not in actions and not any(a.endswith(":*") for a in actions)
+    assert statements["ReadWeights0"]["Resource"] == ["arn:aws:s3:::weights-bucket/llama-3-8b/*"]
+    assert statements["ListWeights0"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["llama-3-8b/*"]}}
+    assert statements["PullServingImages"]["Resource"] == [
+        "arn:aws:ecr:eu-west-1:763104351884:repository/djl-inference"]
+    wildcard = {sid for sid, s in statements.items() if s["Resource"] == "*"}
+    assert wildcard == {"EcrAuth", "PutMetrics", "DescribeVpc", "ManageEnisInThisVpc"}
+    assert statements["ManageEnisInThisVpc"]["Condition"]["ArnEquals"]["ec2:Vpc"] == (
+        "arn:aws:ec2:eu-west-1:123456789012:vpc/vpc-0mock")
+
+
+def test_inference_components_use_the_platforms_aws_native_provider_in_the_stack_region(one):
+    (native,) = [r for r in one.resources if r.type == "pulumi:providers:aws-native"]
+    assert native.inputs["region"] == "eu-west-1"
+    platform = one.one("llm-hosting:sagemaker:SageMakerPlatform")
+    assert native.parent == platform.urn
+    assert one.one(IC).provider.startswith(native.urn)
+    for r in one.resources:
+        if r.custom and r.type.startswith("aws:"):
+            assert "pulumi:providers:aws::aws::" in r.provider, r.name
+
+
+def test_every_taggable_resource_is_tagged(one):
+    tagged = [EC, EP, MODEL, TARGET, ALARM, "aws:iam/role:Role",
+              "aws:ec2/securityGroup:SecurityGroup"]
+    for type_ in tagged:
+        for r in one.of_type(type_):
+            assert r.inputs["tags"]["stack"] == "dev", r.name
+    ic_tags = {t["key"]: t["value"] for t in one.one(IC).inputs["tags"]}
+    assert ic_tags["model"] == "llama-8b" and ic_tags["llm-hosting/platform"] == "sagemaker"
+
+
+def test_outputs_name_the_endpoint_components_and_a_streaming_invoke_command(one):
+    exports = one.exports
+    assert exports["endpointName"] == "llm-hosting-dev-endpoint"
+    assert exports["inferenceComponentNames"] == {"llama-8b": "llm-hosting-dev-llama-8b"}
+    command = exports["invokeCommands"]["llama-8b"]
+    assert command.startswith("aws sagemaker-runtime invoke-endpoint-with-response-stream ")
+    assert "--endpoint-name llm-hosting-dev-endpoint" in command
+    assert "--inference-component-name llm-hosting-dev-llama-8b" in command
+    assert "--region eu-west-1" in command and '"stream": true' in command
+
+
+def test_dashboard_shows_latency_percentiles_gpu_and_copies_vs_instances(one):
+    body = json.loads(one.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    metrics = [m for w in body["widgets"] for m in w["properties"]["metrics"]]
+    names = {m[1] for m in metrics}
+    assert {"Invocations", "ModelLatency", "GPUUtilizationNormalized",
+            "GPUMemoryUtilizationNormalized", "ConcurrentRequestsPerCopy"} <= names
+    stats = {m[-1].get("stat") for m in metrics if m[1] == "ModelLatency"}
+    assert stats == {"p50", "p90", "p99"}
+    assert any(m[1] == "CPUUtilization" and "g6-xlarge" in m for m in metrics)
+    assert all(w["properties"]["region"] == "eu-west-1" for w in body["widgets"])
+
+
+# --- three models ---------------------------------------------------------------------------
+
+
+def test_models_on_one_instance_type_share_a_variant_packed_as_sizing_says(three):
+    variants = {v["variantName"]: v for v in three.one(EC).inputs["productionVariants"]}
+    assert set(variants) == {"g5-12xlarge", "g6e-xlarge"}
+    shared = variants["g5-12xlarge"]["managedInstanceScaling"]
+    # min: 2 x 1-GPU + 1 x 2-GPU copies = 4 GPUs = 1 instance; max: 4 x 1 + 1 x 2 = 6 GPUs = 2.
+    assert (shared["minInstanceCount"], shared["maxInstanceCount"]) == (1, 2)
+    alone = variants["g6e-xlarge"]
+    assert alone["managedInstanceScaling"]["minInstanceCount"] == 0  # scales to zero
+    assert alone["initialInstanceCount"] == 1
+    request = endpoint_config_request(three.one(EC).inputs, three.one(EC).outputs["name"])
+    assert request_problems("sagemaker", "CreateEndpointConfig", request) == []
+
+
+def test_each_component_names_its_variant_and_reserves_its_share(three):
+    ics = {r.inputs["inferenceComponentName"]: r.inputs for r in three.of_type(IC)}
+    assert set(ics) == {"llm-hosting-staging-llama-8b", "llm-hosting-staging-mistral-7b",
+                        "llm-hosting-staging-qwen-14b"}
+    for inputs in ics.values():
+        assert request_problems("sagemaker", "CreateInferenceComponent",
+                                inference_component_request(inputs)) == []
+    llama, mistral = ics["llm-hosting-staging-llama-8b"], ics["llm-hosting-staging-mistral-7b"]
+    assert llama["variantName"] == mistral["variantName"] == "g5-12xlarge"
+    assert ics["llm-hosting-staging-qwen-14b"]["variantName"] == "g6e-xlarge"
+    # g5.12xlarge: 4 GPUs, 192 GiB host, 10% kept back -> 176,947 MiB usable, a quarter per GPU.
+    llama_needs = llama["specification"]["computeResourceRequirements"]
+    mistral_needs = mistral["specification"]["computeResourceRequirements"]
+    assert llama_needs["numberOfAcceleratorDevicesRequired"] == 1
+    assert mistral_needs["numberOfAcceleratorDevicesRequired"] == 2
+    assert llama_needs["minMemoryRequiredInMb"] == 176947 // 4
+    assert mistral_needs["minMemoryRequiredInMb"] == 176947 * 2 // 4
+    assert llama["runtimeConfig"] == {"copyCount": 2}
+
+
+def test_tgi_model_from_the_hub_gets_the_token_only_as_a_secret(three):
+    models = by_name(three, MODEL)
+    mistral = models["sagemaker-mistral-7b-model"].inputs
+    # The token makes the whole container definition a secret: wrapped, never plain.
+    assert mistral["primaryContainer"]["4dabf18193072939515e22adb298388d"] == SECRET_SIG
+    container = unwrap(mistral["primaryContainer"])
+    plain = container["environment"]
+    assert plain["HF_TOKEN"] == TOKEN and plain["HF_MODEL_ID"] == (
+        "mistralai/Mistral-7B-Instruct-v0.3")
+    assert plain["SM_NUM_GPUS"] == "2" and plain["MAX_TOTAL_TOKENS"] == "4096"
+    assert container["image"].startswith(
+        "763104351884.dkr.ecr.us-west-2.amazonaws.com/huggingface-pytorch-tgi-inference:")
+    assert mistral["enableNetworkIsolation"] is False  # it must reach the Hub
+    llama = models["sagemaker-llama-8b-model"].inputs["primaryContainer"]["environment"]
+    assert "HF_TOKEN" not in unwrap(llama)  # S3 weights need no token
+    assert request_problems("sagemaker", "CreateModel", model_request(mistral)) == []
+
+
+def _strip_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get("4dabf18193072939515e22adb298388d") == SECRET_SIG:
+            return "<secret>"
+        return {k: _strip_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_secrets(v) for v in value]
+    return value
+
+
+def test_no_recorded_input_or_output_holds_the_token_in_plaintext(three):
+    assert any(TOKEN in json.dumps(unwrap(r.inputs)) for r in three.resources)  # it is there
+    for r in three.resources:
+        assert TOKEN not in json.dumps(_strip_secrets(r.inputs)), r.name
+    assert TOKEN not in json.dumps(three.exports)
+
+
+def test_hub_egress_opens_https_to_the_internet_only_then(three):
+    sg = by_name(three, "aws:ec2/securityGroup:SecurityGroup")["sagemaker-endpoint-sg"]
+    internet = [e for e in sg.inputs["egress"] if e.get("cidrBlocks") == ["0.0.0.0/0"]]
+    assert [(e["fromPort"], e["protocol"]) for e in internet] == [(443, "tcp")]
+
+
+def test_scale_to_zero_model_gets_the_wake_up_step_policy_and_alarm(three):
+    policies = by_name(three, POLICY)
+    wake = policies["sagemaker-qwen-14b-scaling-wake-from-zero"].inputs
+    step = wake["stepScalingPolicyConfiguration"]
+    assert step["adjustmentType"] == "ChangeInCapacity"
+    assert step["stepAdjustments"] == [{"metricIntervalLowerBound": "0", "scalingAdjustment": 1}]
+    alarm = by_name(three, ALARM)["sagemaker-qwen-14b-scaling-no-capacity"]
+    assert alarm.inputs["metricName"] == "NoCapacityInvocationFailures"
+    assert alarm.inputs["dimensions"] == {"InferenceComponentName":
+                                          "llm-hosting-staging-qwen-14b"}
+    assert alarm.inputs["alarmActions"] == [
+        by_name(three, POLICY)["sagemaker-qwen-14b-scaling-wake-from-zero"].outputs["arn"]]
+    targets = {r.inputs["resourceId"]: r.inputs for r in three.of_type(TARGET)}
+    assert targets["inference-component/llm-hosting-staging-qwen-14b"]["minCapacity"] == 0
+    # Models that keep copies get no wake-up machinery, and no zero-copies alarm is skipped.
+    assert "sagemaker-llama-8b-scaling-wake-from-zero" not in policies
+    names = {a.inputs["name"] for a in three.of_type(ALARM)}
+    assert "llm-hosting-staging-qwen-14b-zero-copies" not in names
+    assert "llm-hosting-staging-llama-8b-zero-copies" in names
+
+
+def test_rolling_endpoint_deployment_and_alarm_notifications(three):
+    deployment = three.one(EP).inputs["deploymentConfig"]
+    assert deployment["rollingUpdatePolicy"]["maximumBatchSize"] == {
+        "type": "CAPACITY_PERCENT", "value": 25}
+    assert request_problems("sagemaker", "CreateEndpoint", endpoint_request(three.one(EP).inputs)
+                            ) == []
+    for alarm in three.of_type(ALARM):
+        if alarm.inputs["metricName"] != "NoCapacityInvocationFailures":
+            assert alarm.inputs["alarmActions"] == [
+                "arn:aws:sns:us-west-2:123456789012:oncall"], alarm.name
+
+
+def test_role_reads_exactly_each_weights_prefix_and_pulls_both_dlcs(three):
+    policy = json.loads(three.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-role-policy")
+                        .inputs["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    reads = sorted(r for sid, s in statements.items() if sid.startswith("ReadWeights")
+                   for r in s["Resource"])
+    assert reads == ["arn:aws:s3:::other-bucket/qwen/14b/*",
+                     "arn:aws:s3:::weights-bucket/llama-3.1-8b/*"]
+    assert statements["PullServingImages"]["Resource"] == [
+        "arn:aws:ecr:us-west-2:763104351884:repository/djl-inference",
+        "arn:aws:ecr:us-west-2:763104351884:repository/huggingface-pytorch-tgi-inference",
+    ]
