@@ -1,0 +1,173 @@
+"""`platform: ecs`: every model as an ECS service on its own GPU capacity provider(s).
+
+Composition: cluster (Container Insights enhanced) -> one ALB -> per model a `GpuCapacity`
+(launch template, on-demand group with a Stopped warm pool, optional Spot group, capacity
+providers) and a `ModelService` (task definition, target group, service, autoscaling) with its
+`ModelMonitoring` -> the cluster's capacity provider associations and default strategy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import Model
+from components.ecs.capacity import GpuCapacity, GpuCapacityArgs
+from components.ecs.loadbalancer import LoadBalancer, LoadBalancerArgs
+from components.ecs.monitoring import ModelMonitoring, MonitoringArgs
+from components.ecs.placement import task_shape
+from components.ecs.service import ModelService, ModelServiceArgs
+from components.facts.images import ADOT_COLLECTOR_IMAGE, AWS_CLI_IMAGE, ENGINE_IMAGES
+
+if TYPE_CHECKING:
+    from components.platforms import PlatformArgs
+
+HF_TOKEN_RECOVERY_DAYS: dict[str, int] = {"dev": 7, "staging": 7, "prod": 30}
+
+
+def curl_command(scheme: str, dns_name: str, model: Model) -> str:
+    """A ready-to-paste streaming chat completion against one model's path."""
+    body = json.dumps({
+        "model": model.spec.model_id,
+        "stream": True,
+        "max_tokens": 128,
+        "messages": [{"role": "user", "content": "Say hello in one sentence."}],
+    })
+    return (f"curl -sN {scheme}://{dns_name}/{model.name}/v1/chat/completions "
+            f"-H 'Content-Type: application/json' -d '{body}'")
+
+
+class EcsPlatform(pulumi.ComponentResource):
+    """The ECS platform; `exports` holds the stack outputs it owns."""
+
+    exports: Mapping[str, Any]
+
+    def __init__(
+        self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("llm-hosting:ecs:EcsPlatform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        config, network, naming = args.config, args.network, args.naming
+        ecs_cfg = config.ecs
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
+        cluster_name = naming.cluster_name
+
+        cluster = aws.ecs.Cluster(
+            f"{name}-cluster",
+            name=cluster_name,
+            # Enhanced observability: per-task and per-container metrics.
+            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/cloudwatch-container-insights.html
+            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enhanced")],
+            tags=naming.tags(),
+            opts=child,
+        )
+        lb = LoadBalancer(
+            f"{name}-lb",
+            LoadBalancerArgs(naming, network, ecs_cfg,
+                             [ENGINE_IMAGES[m.spec.engine].port for m in config.models]),
+            child,
+        )
+
+        secret_arn: pulumi.Output[str] | None = None
+        if config.hf_token is not None and any(m.spec.weights_uri is None for m in config.models):
+            secret = aws.secretsmanager.Secret(
+                f"{name}-hf-token",
+                name_prefix=f"{naming.prefix}/hf-token-",
+                description="Hugging Face token for gated models (ECS task secret)",
+                recovery_window_in_days=HF_TOKEN_RECOVERY_DAYS[naming.environment],
+                tags=naming.tags(),
+                opts=child,
+            )
+            aws.secretsmanager.SecretVersion(
+                f"{name}-hf-token-value",
+                secret_id=secret.id,
+                secret_string=pulumi.Output.secret(config.hf_token),
+                opts=child,
+            )
+            secret_arn = secret.arn
+
+        capacities: list[GpuCapacity] = []
+        endpoints: dict[str, pulumi.Output[str]] = {}
+        commands: dict[str, pulumi.Output[str]] = {}
+        pending: list[tuple[Model, GpuCapacity]] = []
+        for model in config.models:
+            image = ENGINE_IMAGES[model.spec.engine]
+            shape = task_shape(model, ecs_cfg.root_volume_gib)
+            capacity = GpuCapacity(
+                f"{name}-{model.name}-capacity",
+                GpuCapacityArgs(
+                    naming=naming, model=model, shape=shape, network=network, config=ecs_cfg,
+                    region=config.region, cluster_name=cluster_name, account=account,
+                    partition=partition,
+                    images=[image.image, ADOT_COLLECTOR_IMAGE]
+                    + ([AWS_CLI_IMAGE] if model.spec.weights_uri else []),
+                ),
+                child,
+            )
+            capacities.append(capacity)
+            pending.append((model, capacity))
+
+        providers = [p for c in capacities
+                     for p in (c.on_demand_provider, c.spot_provider) if p is not None]
+        associations = aws.ecs.ClusterCapacityProviders(
+            f"{name}-capacity-providers",
+            cluster_name=cluster.name,
+            capacity_providers=providers,
+            # Services set their own strategy; the default only catches ad-hoc run-task calls,
+            # which land on the first model's on-demand capacity instead of failing.
+            default_capacity_provider_strategies=[
+                aws.ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgs(
+                    capacity_provider=capacities[0].on_demand_provider, base=0, weight=1)
+            ],
+            opts=child,
+        )
+
+        for model, capacity in pending:
+            image = ENGINE_IMAGES[model.spec.engine]
+            shape = task_shape(model, ecs_cfg.root_volume_gib)
+            service = ModelService(
+                f"{name}-{model.name}",
+                ModelServiceArgs(
+                    naming=naming, model=model, image=image, shape=shape, network=network,
+                    region=config.region, account=account, partition=partition,
+                    cluster_arn=cluster.arn, cluster_name=cluster_name,
+                    listener_arn=lb.listener_arn, alb_arn_suffix=lb.arn_suffix,
+                    alb_security_group_id=lb.security_group_id,
+                    logs_kms_key_arn=network.logs_kms_key_arn,
+                    hf_token_secret_arn=secret_arn,
+                    on_demand_provider=capacity.on_demand_provider,
+                    spot_provider=capacity.spot_provider,
+                    depends_on=[associations],
+                ),
+                child,
+            )
+            ModelMonitoring(
+                f"{name}-{model.name}-monitoring",
+                MonitoringArgs(
+                    naming=naming, model=model.name, region=config.region,
+                    load_balancer_arn_suffix=lb.arn_suffix,
+                    target_group_arn_suffix=service.target_group_arn_suffix,
+                    cluster_name=cluster_name, service_name=service.service_name,
+                    group_names=list(capacity.group_names),
+                    warm_group_name=capacity.warm_group_name,
+                ),
+                child,
+            )
+            endpoints[model.name] = pulumi.Output.concat(
+                lb.scheme, "://", lb.dns_name, f"/{model.name}/v1")
+            commands[model.name] = lb.dns_name.apply(
+                lambda dns, m=model: curl_command(lb.scheme, dns, m))
+
+        self.exports = {
+            "clusterName": cluster.name,
+            "loadBalancerDnsName": lb.dns_name,
+            "endpoints": endpoints,
+            "invokeCommands": commands,
+        }
+        self.register_outputs(dict(self.exports))

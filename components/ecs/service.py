@@ -1,0 +1,360 @@
+"""One model as an ECS service: roles, logs, task definition, target group + listener rule,
+the service on its capacity provider(s), and Application Auto Scaling."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import Model
+from components.ecs import iam
+from components.ecs.containers import (
+    ENGINE,
+    INFLIGHT_RUNNING,
+    INFLIGHT_WAITING,
+    MODELS_VOLUME,
+    TaskInputs,
+    container_definitions,
+)
+from components.ecs.iam import INFLIGHT_NAMESPACE
+from components.ecs.placement import TaskShape, health_check_grace_seconds
+from components.facts.images import EngineImage
+from components.network import Network
+from components.tags import Naming
+
+LOG_RETENTION_DAYS: dict[str, int] = {"dev": 30, "staging": 90, "prod": 365}
+DEREGISTRATION_DELAY_SECONDS = 120
+"""In-flight streams get two minutes to finish when a task leaves (matches the container
+stopTimeout); longer generations are cut, which clients retry."""
+
+ASSUMED_REQUEST_SECONDS = 30
+"""Mean request duration used to turn `concurrencyTarget` into ALB requests per target per
+minute (target = concurrency x 60 / 30). The in-flight policy is the precise one; this one also
+works before the first EMF datapoint exists."""
+
+SCALE_IN_COOLDOWN_SECONDS = 600
+"""A GPU replica costs minutes to get back: scale in slowly. https://docs.aws.amazon.com/
+autoscaling/application/userguide/target-tracking-scaling-policy-overview.html"""
+SCALE_OUT_COOLDOWN_SECONDS = 60
+
+
+
+def _aas(part: str) -> Any:
+    """An Application Auto Scaling target-tracking Args class by the part of its (very long)
+    generated name after `PolicyTargetTrackingScalingPolicyConfiguration`."""
+    return getattr(aws.appautoscaling, f"PolicyTargetTrackingScalingPolicyConfiguration{part}Args")
+
+
+_TRACKING = _aas("")
+_PREDEFINED = _aas("PredefinedMetricSpecification")
+_CUSTOM = _aas("CustomizedMetricSpecification")
+_METRIC = _aas("CustomizedMetricSpecificationMetric")
+_STAT = _aas("CustomizedMetricSpecificationMetricMetricStat")
+_STAT_METRIC = _aas("CustomizedMetricSpecificationMetricMetricStatMetric")
+_DIM = _aas("CustomizedMetricSpecificationMetricMetricStatMetricDimension")
+
+def listener_priority(model_name: str) -> int:
+    """Stable ALB rule priority from the model name (not its list index), 1..50000."""
+    return 1 + zlib.crc32(model_name.encode()) % 50000
+
+
+def path_rewrite(model_name: str) -> tuple[str, str]:
+    """ALB URL-rewrite regex and replacement that strip `/<model>` from the path."""
+    return f"^/{model_name}/(.*)$", "/$1"
+
+
+@dataclass(frozen=True)
+class ModelServiceArgs:
+    naming: Naming
+    model: Model
+    image: EngineImage
+    shape: TaskShape
+    network: Network
+    region: str
+    account: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]
+    cluster_name: str
+    listener_arn: pulumi.Input[str]
+    alb_arn_suffix: pulumi.Input[str]
+    alb_security_group_id: pulumi.Input[str]
+    logs_kms_key_arn: pulumi.Input[str]
+    hf_token_secret_arn: pulumi.Input[str] | None
+    on_demand_provider: pulumi.Input[str]
+    spot_provider: pulumi.Input[str] | None
+    depends_on: list[pulumi.Resource]
+
+
+class ModelService(pulumi.ComponentResource):
+    service_name: pulumi.Output[str]
+    target_group_arn_suffix: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("llm-hosting:ecs:ModelService", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        naming, model, image, shape = args.naming, args.model, args.image, args.shape
+        spec = model.spec
+        tags = naming.tags(model=model.name)
+        prod = naming.environment == "prod"
+        service_name = naming.physical(model.name, max_len=255)
+
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/llm-hosting/{naming.stack}/ecs/{model.name}",
+            retention_in_days=LOG_RETENTION_DAYS[naming.environment],
+            kms_key_id=args.logs_kms_key_arn,
+            tags=tags,
+            opts=child,
+        )
+        metrics_logs = aws.cloudwatch.LogGroup(
+            f"{name}-metrics-logs",
+            name=f"/llm-hosting/{naming.stack}/ecs/{model.name}/metrics",
+            retention_in_days=7,  # EMF events only carry metrics CloudWatch already extracted
+            kms_key_id=args.logs_kms_key_arn,
+            tags=tags,
+            opts=child,
+        )
+        # The token is only handed to a container that downloads from the Hub.
+        secret_arn = args.hf_token_secret_arn if spec.weights_uri is None else None
+
+        execution_role = aws.iam.Role(
+            f"{name}-execution-role",
+            description=f"ECS pulls images, writes logs, reads secrets for {model.name}",
+            assume_role_policy=self._trust(args),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-execution-policy",
+            role=execution_role.id,
+            policy=pulumi.Output.all(logs.arn, secret_arn).apply(
+                lambda v: iam.execution_role_policy(
+                    log_group_arn=v[0], secret_arns=[v[1]] if v[1] else [])),
+            opts=child,
+        )
+        task_role = aws.iam.Role(
+            f"{name}-task-role",
+            description=f"{model.name} containers: read the weights prefix, write EMF metrics",
+            assume_role_policy=self._trust(args),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-task-policy",
+            role=task_role.id,
+            policy=pulumi.Output.all(metrics_logs.arn, args.partition).apply(
+                lambda v: iam.task_role_policy(
+                    weights_uri=spec.weights_uri, metrics_log_group_arn=v[0], partition=v[1])),
+            opts=child,
+        )
+
+        definitions = pulumi.Output.all(logs.name, metrics_logs.name, secret_arn).apply(
+            lambda v: json.dumps(container_definitions(TaskInputs(
+                model=model, image=image, shape=shape, region=args.region,
+                service_name=service_name, log_group=v[0], metrics_log_group=v[1],
+                hf_token_secret_arn=v[2],
+            )))
+        )
+        task = aws.ecs.TaskDefinition(
+            f"{name}-task",
+            family=service_name,
+            network_mode="awsvpc",
+            requires_compatibilities=["EC2"],
+            cpu=str(shape.cpu_units),
+            memory=str(shape.memory_mib),
+            execution_role_arn=execution_role.arn,
+            task_role_arn=task_role.arn,
+            container_definitions=definitions,
+            volumes=[aws.ecs.TaskDefinitionVolumeArgs(
+                name=MODELS_VOLUME,
+                docker_volume_configuration=aws.ecs.TaskDefinitionVolumeDockerVolumeConfigurationArgs(
+                    scope="task", driver="local"),
+            )],
+            tags=naming.serving_tags(model, "ecs"),
+            opts=child,
+        )
+
+        task_sg = aws.ec2.SecurityGroup(
+            f"{name}-task-sg",
+            description=f"{model.name} tasks: engine port from the load balancer only",
+            vpc_id=args.network.vpc_id,
+            ingress=[aws.ec2.SecurityGroupIngressArgs(
+                description="load balancer", protocol="tcp", from_port=image.port,
+                to_port=image.port, security_groups=[args.alb_security_group_id],
+            )],
+            egress=[aws.ec2.SecurityGroupEgressArgs(
+                description="HTTPS: S3 weights, Hugging Face Hub, CloudWatch",
+                protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"],
+            )],
+            tags={**tags, "Name": naming.physical("ecs", model.name, "tasks")},
+            opts=child,
+        )
+        target_group = aws.lb.TargetGroup(
+            f"{name}-tg",
+            port=image.port,
+            protocol="HTTP",
+            target_type="ip",
+            vpc_id=args.network.vpc_id,
+            # Route each request to the replica with the fewest in flight: LLM requests vary
+            # from milliseconds to minutes, so round robin piles up on one engine.
+            load_balancing_algorithm_type="least_outstanding_requests",
+            deregistration_delay=str(DEREGISTRATION_DELAY_SECONDS),
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                path=image.health_path, port="traffic-port", protocol="HTTP", matcher="200",
+                interval=15, timeout=5, healthy_threshold=2, unhealthy_threshold=3,
+            ),
+            tags=tags,
+            opts=child,
+        )
+        regex, replace = path_rewrite(model.name)
+        rule = aws.lb.ListenerRule(
+            f"{name}-route",
+            listener_arn=args.listener_arn,
+            priority=listener_priority(model.name),
+            conditions=[aws.lb.ListenerRuleConditionArgs(
+                path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(
+                    values=[f"/{model.name}/*"]),
+            )],
+            transforms=[aws.lb.ListenerRuleTransformArgs(
+                type="url-rewrite",
+                url_rewrite_config=aws.lb.ListenerRuleTransformUrlRewriteConfigArgs(
+                    rewrite=aws.lb.ListenerRuleTransformUrlRewriteConfigRewriteArgs(
+                        regex=regex, replace=replace)),
+            )],
+            actions=[aws.lb.ListenerRuleActionArgs(
+                type="forward", target_group_arn=target_group.arn)],
+            tags=tags,
+            opts=child,
+        )
+
+        strategy = [aws.ecs.ServiceCapacityProviderStrategyArgs(
+            capacity_provider=args.on_demand_provider,
+            base=spec.min_replicas if args.spot_provider is not None else 0,
+            weight=0 if args.spot_provider is not None else 1,
+        )]
+        if args.spot_provider is not None:  # beyond the on-demand base, every task is Spot
+            strategy.append(aws.ecs.ServiceCapacityProviderStrategyArgs(
+                capacity_provider=args.spot_provider, base=0, weight=1))
+        service = aws.ecs.Service(
+            f"{name}-service",
+            name=service_name,
+            cluster=args.cluster_arn,
+            task_definition=task.arn,
+            desired_count=spec.min_replicas,
+            capacity_provider_strategies=strategy,
+            # Deploys add new tasks before removing old ones, and roll back on failure.
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
+                enable=True, rollback=True),
+            health_check_grace_period_seconds=health_check_grace_seconds(shape),
+            load_balancers=[aws.ecs.ServiceLoadBalancerArgs(
+                target_group_arn=target_group.arn, container_name=ENGINE,
+                container_port=image.port)],
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=args.network.private_subnet_ids, security_groups=[task_sg.id],
+                assign_public_ip=False),
+            ordered_placement_strategies=[
+                aws.ecs.ServiceOrderedPlacementStrategyArgs(
+                    type="spread", field="attribute:ecs.availability-zone"),
+                aws.ecs.ServiceOrderedPlacementStrategyArgs(type="binpack", field="memory"),
+            ],
+            enable_ecs_managed_tags=True,
+            propagate_tags="SERVICE",
+            # Model loads take minutes; `pulumi up` must not hold for steady state.
+            wait_for_steady_state=False,
+            tags=naming.serving_tags(model, "ecs"),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                depends_on=[rule, *args.depends_on],
+                ignore_changes=["desiredCount"],  # Application Auto Scaling owns it
+                protect=prod,
+            )),
+        )
+        self._autoscaling(name, args, service_name, target_group, service, child)
+        self.service_name = service.name
+        self.target_group_arn_suffix = target_group.arn_suffix
+        self.register_outputs({"serviceName": self.service_name})
+
+    @staticmethod
+    def _trust(args: ModelServiceArgs) -> pulumi.Output[str]:
+        return pulumi.Output.all(args.account, args.partition).apply(
+            lambda ap: iam.assume_role_policy("ecs-tasks.amazonaws.com", ap[0], ap[1]))
+
+    def _autoscaling(
+        self,
+        name: str,
+        args: ModelServiceArgs,
+        service_name: str,
+        target_group: aws.lb.TargetGroup,
+        service: aws.ecs.Service,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        spec = args.model.spec
+        target = aws.appautoscaling.Target(
+            f"{name}-scaling-target",
+            service_namespace="ecs",
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=pulumi.Output.concat(
+                "service/", args.cluster_name, "/", service.name),
+            min_capacity=spec.min_replicas,
+            max_capacity=spec.replicas_max,
+            tags=args.naming.tags(model=args.model.name),
+            opts=opts,
+        )
+        common = dict(
+            policy_type="TargetTrackingScaling",
+            resource_id=target.resource_id,
+            scalable_dimension=target.scalable_dimension,
+            service_namespace=target.service_namespace,
+            opts=opts,
+        )
+        aws.appautoscaling.Policy(
+            f"{name}-scale-requests",
+            target_tracking_scaling_policy_configuration=_TRACKING(
+                target_value=float(spec.concurrency_target * 60 // ASSUMED_REQUEST_SECONDS),
+                predefined_metric_specification=_PREDEFINED(
+                    predefined_metric_type="ALBRequestCountPerTarget",
+                    resource_label=pulumi.Output.concat(
+                        args.alb_arn_suffix, "/", target_group.arn_suffix),
+                ),
+                scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
+                scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
+            ),
+            **common,
+        )
+        dims = [_DIM(name="ServiceName", value=service_name)]
+
+        def stat(metric_id: str, metric: str) -> Any:
+            return _METRIC(
+                id=metric_id,
+                return_data=False,
+                metric_stat=_STAT(stat="Average", metric=_STAT_METRIC(
+                    namespace=INFLIGHT_NAMESPACE, metric_name=metric, dimensions=dims)),
+            )
+
+        aws.appautoscaling.Policy(
+            f"{name}-scale-inflight",
+            target_tracking_scaling_policy_configuration=_TRACKING(
+                # Average in-flight (running + queued) per task, from the engine's own gauges.
+                target_value=float(spec.concurrency_target),
+                customized_metric_specification=_CUSTOM(
+                    metrics=[
+                        stat("running", INFLIGHT_RUNNING),
+                        stat("waiting", INFLIGHT_WAITING),
+                        _METRIC(
+                            id="inflight", expression="running + waiting",
+                            label="in-flight requests per task", return_data=True),
+                    ],
+                ),
+                scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
+                scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
+            ),
+            **common,
+        )
