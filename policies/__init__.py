@@ -1,0 +1,1 @@
+"""The llm-hosting CrossGuard policy pack (run with `pulumi preview --policy-pack policies`)."""

@@ -1,0 +1,16 @@
+"""Every rule of the pack, one module per family; `policies/__main__.py` makes the policies."""
+
+from policies.rules import compute, cost, network, secrets, startup, tags
+from policies.rules._framework import Rule
+
+RULES: list[Rule] = [
+    *compute.RULES,
+    *secrets.RULES,
+    *network.RULES,
+    *tags.RULES,
+    *startup.RULES,
+    *cost.RULES,
+]
+"""In the order `pulumi preview` lists them."""
+
+BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}

@@ -1,0 +1,201 @@
+"""Facts-backed helpers shared by the compute and cost rules: the serving request a resource's tags
+describe, and which catalog instances a Karpenter NodePool can launch.
+
+Everything here reads `components/facts` and `components/sizing.py`, the same code the program
+sizes with, so the pack and `pulumi up` can never disagree about GPU memory or prices.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from components.config import PLATFORM_PRICING
+from components.facts import GPU_INSTANCES, GpuInstance, ModelShape, get_model_shape
+from components.sizing import SizingRequest, estimate_cost, estimate_memory
+from components.tags import SERVING_TAG_PREFIX
+from policies.rules._framework import as_number, get, items
+
+P = SERVING_TAG_PREFIX
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The sizing request one serving resource's tags describe."""
+
+    model: str
+    model_id: str
+    platform: str
+    instance_type: str
+    quantization: str
+    gpus_per_replica: int
+    max_input_tokens: int
+    max_total_tokens: int
+    concurrency_target: int
+    min_replicas: int
+    max_replicas: int
+
+    @property
+    def pricing(self) -> str:
+        return PLATFORM_PRICING.get(self.platform, "ec2")
+
+    def request(self, shape: ModelShape) -> SizingRequest:
+        return SizingRequest(
+            shape=shape,
+            quantization=self.quantization,  # type: ignore[arg-type]
+            gpus_per_replica=self.gpus_per_replica,
+            max_input_tokens=self.max_input_tokens,
+            max_total_tokens=self.max_total_tokens,
+            concurrency_target=self.concurrency_target,
+        )
+
+
+_REQUIRED = ("model-id", "instance-type", "quantization", "gpus-per-replica", "max-input-tokens",
+             "max-total-tokens", "concurrency-target", "min-replicas", "max-replicas")
+
+
+def serving_from_tags(tags: Mapping[str, str]) -> Serving | str | None:
+    """The serving request, None when the resource carries no serving tags, or a message naming
+    the missing/invalid tags (a half-tagged serving resource must not pass silently)."""
+    if not tags:
+        return None
+    missing = [f"{P}{k}" for k in _REQUIRED if f"{P}{k}" not in tags]
+    if missing:
+        return f"serving tags incomplete: missing {', '.join(missing)}"
+    numbers: dict[str, int] = {}
+    for key in ("gpus-per-replica", "max-input-tokens", "max-total-tokens", "concurrency-target",
+                "min-replicas", "max-replicas"):
+        value = as_number(tags[f"{P}{key}"])
+        if value is None or value != int(value):
+            return f"serving tag {P}{key} is not an integer: {tags[f'{P}{key}']!r}"
+        numbers[key] = int(value)
+    return Serving(
+        model=tags.get("model", tags[f"{P}model-id"]),
+        model_id=tags[f"{P}model-id"],
+        platform=tags.get(f"{P}platform", "ec2"),
+        instance_type=tags[f"{P}instance-type"],
+        quantization=tags[f"{P}quantization"],
+        gpus_per_replica=numbers["gpus-per-replica"],
+        max_input_tokens=numbers["max-input-tokens"],
+        max_total_tokens=numbers["max-total-tokens"],
+        concurrency_target=numbers["concurrency-target"],
+        min_replicas=numbers["min-replicas"],
+        max_replicas=numbers["max-replicas"],
+    )
+
+
+def instance(name: str) -> GpuInstance | None:
+    """Catalog lookup that accepts SageMaker's `ml.` spelling of every catalog type."""
+    return GPU_INSTANCES.get(name[3:] if name.startswith("ml.") else name)
+
+
+def fit_problem(serving: Serving, instance_type: str) -> str | None:
+    """Why one replica of `serving` does not fit `instance_type`, or None when it fits."""
+    shape = get_model_shape(serving.model_id)
+    if shape is None:
+        return (f"model {serving.model_id} is not in the facts catalog "
+                "(components/facts/models.py); its GPU memory cannot be verified")
+    gpu = instance(instance_type)
+    if gpu is None:
+        return (f"instance type {instance_type} is not in the GPU facts catalog "
+                "(components/facts/gpus.py); GPU memory cannot be verified")
+    try:
+        memory = estimate_memory(serving.request(shape), gpu)
+    except ValueError as exc:
+        return f"{serving.model} cannot be placed on {instance_type}: {exc}"
+    if memory.fits:
+        return None
+    return (f"{serving.model} ({serving.model_id}, quantization {serving.quantization}, "
+            f"{serving.gpus_per_replica} GPU(s) per replica, {serving.concurrency_target} x "
+            f"{serving.max_total_tokens} tokens) needs {memory.required_gib_per_gpu:.1f} GiB per "
+            f"GPU but {instance_type} offers {memory.available_gib_per_gpu:.1f} GiB usable per GPU")
+
+
+def hourly_usd_max(serving: Serving) -> float | None:
+    """Worst-case $/hour at max replicas from the shared cost model; None when not computable."""
+    shape = get_model_shape(serving.model_id)
+    gpu = instance(serving.instance_type)
+    if shape is None or gpu is None:
+        return None
+    try:
+        cost = estimate_cost(serving.request(shape), gpu, serving.pricing,  # type: ignore[arg-type]
+                             min(serving.min_replicas, serving.max_replicas),
+                             max(serving.max_replicas, 1))
+    except ValueError:
+        return None
+    return cost.hourly_usd_max
+
+
+# ------------------------------------------------------------------------------------------
+# Karpenter requirements over the catalog
+#
+# Well-known labels Karpenter's AWS provider sets on every instance type it can launch:
+# https://karpenter.sh/docs/concepts/scheduling/#well-known-labels. GPU memory is per GPU in
+# MiB, as DescribeInstanceTypes reports it (GpuInfo.Gpus[].MemoryInfo.SizeInMiB); the catalog
+# keeps that same number.
+
+_GPU_NAMES = {"A100-40GB": "a100", "A100-80GB": "a100"}
+
+
+def karpenter_labels(gpu: GpuInstance) -> dict[str, str]:
+    category = re.match(r"[a-z]+", gpu.family)
+    generation = re.match(r"[a-z]+(\d+)", gpu.family)
+    return {
+        "node.kubernetes.io/instance-type": gpu.name,
+        "karpenter.k8s.aws/instance-family": gpu.family,
+        "karpenter.k8s.aws/instance-category": category.group(0) if category else "",
+        "karpenter.k8s.aws/instance-generation": generation.group(1) if generation else "",
+        "karpenter.k8s.aws/instance-size": gpu.name.split(".", 1)[1],
+        "karpenter.k8s.aws/instance-gpu-count": str(gpu.gpu_count),
+        "karpenter.k8s.aws/instance-gpu-memory": str(gpu.gpu_memory_mib),
+        "karpenter.k8s.aws/instance-gpu-name": _GPU_NAMES.get(gpu.gpu.name, gpu.gpu.name.lower()),
+        "karpenter.k8s.aws/instance-gpu-manufacturer": "nvidia",
+        "karpenter.k8s.aws/instance-cpu": str(gpu.vcpus),
+        "karpenter.k8s.aws/instance-memory": str(gpu.memory_mib),
+        "kubernetes.io/arch": "amd64",
+    }
+
+
+_INSTANCE_KEYS = frozenset(karpenter_labels(next(iter(GPU_INSTANCES.values()))))
+
+
+def _matches(labels: Mapping[str, str], requirement: Mapping[str, Any]) -> bool:
+    key, op = requirement.get("key"), requirement.get("operator")
+    values = [str(v) for v in items(requirement.get("values"))]
+    if key not in _INSTANCE_KEYS:
+        return True  # capacity type, zone, pool labels: they do not pick instance types
+    have = labels.get(str(key))
+    match op:
+        case "In":
+            return have in values
+        case "NotIn":
+            return have not in values
+        case "Exists":
+            return have is not None
+        case "DoesNotExist":
+            return have is None
+        case "Gt" | "Lt" | "Gte" | "Lte":
+            a, b = as_number(have), as_number(values[0] if values else None)
+            if a is None or b is None:
+                return False
+            return {"Gt": a > b, "Lt": a < b, "Gte": a >= b, "Lte": a <= b}[op]
+    return True
+
+
+def nodepool_requirements(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [r for r in items(get(props, "spec", "template", "spec", "requirements"))
+            if hasattr(r, "get")]
+
+
+def launchable(requirements: Sequence[Mapping[str, Any]]) -> list[GpuInstance]:
+    """Catalog GPU instances a NodePool with these requirements may launch, cheapest first."""
+    found = [g for g in GPU_INSTANCES.values()
+             if all(_matches(karpenter_labels(g), r) for r in requirements)]
+    return sorted(found, key=lambda g: (g.ec2_usd_per_hour, g.name))
+
+
+def ceil_div(a: int, b: int) -> int:
+    return math.ceil(a / b)

@@ -1,0 +1,273 @@
+"""Compute rules: which GPU instances may run, whether the model fits them, and IMDSv2.
+
+Instance types appear in five places across the three platforms; every rule here looks at all of
+them: launch templates (ECS), Auto Scaling overrides (ECS Spot), SageMaker production variants,
+EKS managed node groups (and `pulumi_eks` components' own inputs), and Karpenter NodePool
+requirements, which are evaluated against the facts catalog to find every type the pool can
+launch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from policies.rules import _catalog as catalog
+from policies.rules._framework import (
+    Resource,
+    Rule,
+    as_bool,
+    family_of,
+    get,
+    is_gpu_family,
+    items,
+    serving_tags,
+    strip_ml,
+)
+
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+INSTANCE = "aws:ec2/instance:Instance"
+ASG = "aws:autoscaling/group:Group"
+ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+EKS_CLUSTER = "eks:index:Cluster"
+EKS_MANAGED_NODE_GROUP = "eks:index:ManagedNodeGroup"
+EKS_NODE_GROUP = "eks:index:NodeGroup"
+EKS_NODE_GROUP_V2 = "eks:index:NodeGroupV2"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+INFERENCE_COMPONENT = "aws-native:sagemaker:InferenceComponent"
+
+
+def instance_types(resource: Resource) -> list[tuple[str, str]]:
+    """(where, instance type) for every instance type a resource's inputs name."""
+    p = resource.props
+    found: list[tuple[str, str]] = []
+
+    def add(where: str, value: Any) -> None:
+        if isinstance(value, str) and value:
+            found.append((where, value))
+
+    match resource.type:
+        case t if t in (LAUNCH_TEMPLATE, INSTANCE):
+            add("instanceType", get(p, "instanceType"))
+        case t if t == ASG:
+            overrides = items(get(p, "mixedInstancesPolicy", "launchTemplate", "overrides"))
+            for i, o in enumerate(overrides):
+                add(f"mixedInstancesPolicy.launchTemplate.overrides[{i}].instanceType",
+                    get(o, "instanceType"))
+        case t if t == ENDPOINT_CONFIG:
+            for key in ("productionVariants", "shadowProductionVariants"):
+                for i, v in enumerate(items(get(p, key))):
+                    add(f"{key}[{i}].instanceType", get(v, "instanceType"))
+        case t if t in (NODE_GROUP, EKS_MANAGED_NODE_GROUP):
+            for i, v in enumerate(items(get(p, "instanceTypes"))):
+                add(f"instanceTypes[{i}]", v)
+        case t if t in (EKS_CLUSTER, EKS_NODE_GROUP, EKS_NODE_GROUP_V2):
+            add("instanceType", get(p, "instanceType"))
+            add("nodeGroupOptions.instanceType", get(p, "nodeGroupOptions", "instanceType"))
+    return found
+
+
+# ------------------------------------------------------------------------------------------
+# gpu-instance-allowlist
+
+
+def _allowed(family: str, config: Mapping[str, Any]) -> bool:
+    allowed = list(config["allowedFamilies"])
+    return "*" in allowed or family in allowed
+
+
+def _allowed_text(config: Mapping[str, Any]) -> str:
+    allowed = list(config["allowedFamilies"])
+    return "any" if "*" in allowed else ", ".join(allowed)
+
+
+def _type_problem(where: str, instance_type: str, config: Mapping[str, Any]) -> str | None:
+    family = family_of(instance_type)
+    if not is_gpu_family(family):
+        return None  # system/CPU capacity is not what this allowlist governs
+    if not _allowed(family, config):
+        return (f"{where}: {instance_type} is a {family} instance; this environment allows the "
+                f"GPU families {_allowed_text(config)}")
+    gpu = catalog.instance(instance_type)
+    limit = int(config["maxGpusPerInstance"])
+    if gpu is not None and gpu.gpu_count > limit:
+        return (f"{where}: {instance_type} has {gpu.gpu_count} GPUs; this environment allows at "
+                f"most {limit} per instance")
+    return None
+
+
+def check_allowlist(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    for where, instance_type in instance_types(resource):
+        problem = _type_problem(where, instance_type, config)
+        if problem:
+            yield problem
+
+
+def check_nodepool_allowlist(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    limit = int(config["maxGpusPerInstance"])
+    launchable = catalog.launchable(catalog.nodepool_requirements(resource.props))
+    outside = [g.name for g in launchable
+               if not _allowed(g.family, config) or g.gpu_count > limit]
+    if outside:
+        yield (f"spec.template.spec.requirements let Karpenter launch {', '.join(outside)}; "
+               f"this environment allows the GPU families {_allowed_text(config)} with at most "
+               f"{limit} GPUs per instance: constrain karpenter.k8s.aws/instance-family and "
+               "karpenter.k8s.aws/instance-gpu-count")
+
+
+GPU_INSTANCE_ALLOWLIST = Rule(
+    name="gpu-instance-allowlist",
+    description="GPU instance types are limited to the families this environment allows.",
+    checks={
+        **dict.fromkeys(
+            (LAUNCH_TEMPLATE, INSTANCE, ASG, ENDPOINT_CONFIG, NODE_GROUP, EKS_CLUSTER,
+             EKS_MANAGED_NODE_GROUP, EKS_NODE_GROUP, EKS_NODE_GROUP_V2),
+            check_allowlist,
+        ),
+        NODE_POOL: check_nodepool_allowlist,
+    },
+    config={
+        "allowedFamilies": {
+            "type": "array",
+            "items": {"type": "string", "pattern": r"^(\*|[a-z][a-z0-9-]*)$"},
+            "minItems": 1,
+            "default": ["*"],
+            "description": "GPU instance families allowed (e.g. g5, g6e); '*' allows every one",
+        },
+        "maxGpusPerInstance": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 8,
+            "description": "largest GPU count per instance allowed",
+        },
+    },
+)
+
+
+# ------------------------------------------------------------------------------------------
+# model-fits-gpu-memory
+
+
+def check_fits(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    serving = catalog.serving_from_tags(serving_tags(resource.props))
+    if serving is None:
+        return
+    if isinstance(serving, str):
+        yield serving
+        return
+    if resource.type == NODE_POOL:
+        yield from _nodepool_fit(resource, serving)
+        return
+    # The resource's own instance types are the truth; the tag is the fallback (inference
+    # components and Deployments do not name an instance type).
+    types = [(w, t) for w, t in instance_types(resource) if is_gpu_family(family_of(t))]
+    if not types:
+        types = [(f"tag {catalog.P}instance-type", serving.instance_type)]
+    for where, instance_type in types:
+        problem = catalog.fit_problem(serving, strip_ml(instance_type))
+        if problem:
+            yield f"{where}: {problem}"
+
+
+def _nodepool_fit(resource: Resource, serving: catalog.Serving) -> Iterable[str]:
+    launchable = catalog.launchable(catalog.nodepool_requirements(resource.props))
+    too_small = [g.name for g in launchable if catalog.fit_problem(serving, g.name)]
+    if too_small:
+        yield (f"spec.template.spec.requirements let Karpenter launch {', '.join(too_small)}, "
+               f"where {serving.model} ({serving.model_id}, quantization "
+               f"{serving.quantization}, {serving.gpus_per_replica} GPU(s) per replica) does not "
+               "fit; constrain karpenter.k8s.aws/instance-gpu-memory and instance-gpu-count")
+
+
+MODEL_FITS_GPU_MEMORY = Rule(
+    name="model-fits-gpu-memory",
+    description=(
+        "Every serving resource fits its model, KV cache for the concurrency target and runtime "
+        "overhead in GPU memory (components/sizing.py)."
+    ),
+    checks=dict.fromkeys(
+        (LAUNCH_TEMPLATE, INSTANCE, ASG, ENDPOINT_CONFIG, NODE_GROUP, EKS_CLUSTER,
+         EKS_MANAGED_NODE_GROUP, EKS_NODE_GROUP, EKS_NODE_GROUP_V2, NODE_POOL, NODE_CLASS,
+         INFERENCE_COMPONENT, "aws:sagemaker/model:Model", "aws:ecs/service:Service",
+         "aws:ecs/taskDefinition:TaskDefinition", "kubernetes:apps/v1:Deployment",
+         "kubernetes:apps/v1:StatefulSet"),
+        check_fits,
+    ),
+)
+
+
+# ------------------------------------------------------------------------------------------
+# imdsv2-required
+
+
+def check_launch_template_imds(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    # A launch template without metadataOptions gets the account/AMI default, which is
+    # httpTokens=optional unless changed: IMDSv1 stays reachable. Require it explicitly.
+    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html
+    tokens = get(resource.props, "metadataOptions", "httpTokens")
+    if tokens != "required":
+        yield (f"metadataOptions.httpTokens is {tokens or 'unset'}; set it to 'required' so "
+               "instance credentials are only reachable with IMDSv2 session tokens")
+    yield from _hop_limit(get(resource.props, "metadataOptions", "httpPutResponseHopLimit"),
+                          "metadataOptions.httpPutResponseHopLimit", config)
+
+
+def check_node_class_imds(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    # Karpenter's EC2NodeClass defaults metadataOptions.httpTokens to "required" (CRD default),
+    # so only an explicit other value is a violation.
+    # https://karpenter.sh/docs/concepts/nodeclasses/#specmetadataoptions
+    tokens = get(resource.props, "spec", "metadataOptions", "httpTokens")
+    if tokens is not None and tokens != "required":
+        yield (f"spec.metadataOptions.httpTokens is {tokens}; set it to 'required' so node "
+               "credentials are only reachable with IMDSv2 session tokens")
+    yield from _hop_limit(get(resource.props, "spec", "metadataOptions",
+                              "httpPutResponseHopLimit"),
+                          "spec.metadataOptions.httpPutResponseHopLimit", config)
+
+
+def _hop_limit(value: Any, where: str, config: Mapping[str, Any]) -> Iterable[str]:
+    limit = int(config["maxHopLimit"])
+    if isinstance(value, (int, float)) and value > limit:
+        yield (f"{where} is {value:g}; at most {limit} keeps pods from reaching the node's "
+               "instance credentials")
+
+
+def check_instance_imds(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    tokens = get(resource.props, "metadataOptions", "httpTokens")
+    if tokens != "required":
+        yield (f"metadataOptions.httpTokens is {tokens or 'unset'}; set it to 'required'")
+
+
+def check_eks_cluster_imds(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    # pulumi_eks builds its own launch template for the default node group; offline it is
+    # opaque, so the component must simply not create one (skipDefaultNodeGroup).
+    if as_bool(get(resource.props, "skipDefaultNodeGroup")) is not True and \
+            not as_bool(get(resource.props, "autoMode", "enabled")):
+        yield ("skipDefaultNodeGroup is not true: the component's default node group uses a "
+               "launch template this pack cannot inspect before `pulumi up`; use managed node "
+               "groups with an explicit IMDSv2 launch template")
+
+
+IMDSV2_REQUIRED = Rule(
+    name="imdsv2-required",
+    description="Launch templates and Karpenter EC2NodeClasses require IMDSv2 session tokens.",
+    checks={
+        LAUNCH_TEMPLATE: check_launch_template_imds,
+        INSTANCE: check_instance_imds,
+        NODE_CLASS: check_node_class_imds,
+        EKS_CLUSTER: check_eks_cluster_imds,
+    },
+    config={
+        "maxHopLimit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 64,
+            "default": 2,
+            "description": "highest httpPutResponseHopLimit allowed (2 lets one container hop)",
+        },
+    },
+)
+
+RULES = [GPU_INSTANCE_ALLOWLIST, MODEL_FITS_GPU_MEMORY, IMDSV2_REQUIRED]

@@ -1,0 +1,155 @@
+"""`llm-startup-timeouts`: no health check kills a container while it is still loading its model.
+
+The failure mode: a health check tuned for web services (30 s start, 3 x 10 s probes) restarts a
+vLLM container that is still reading 140 GB of weights, forever. Every place that can kill or
+replace a starting serving container must wait at least `minStartupSeconds` (600 s, the figure
+AWS uses for LLM containers on SageMaker:
+https://docs.aws.amazon.com/sagemaker/latest/dg/large-model-inference-hosting.html), and longer
+for big models: `secondsPerWeightGiB` x the weights' size from the facts module, when the
+resource's serving tags say which model it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from components.facts import get_model_shape
+from components.sizing import GIB, weight_bytes
+from policies.rules import _catalog as catalog
+from policies.rules._framework import (
+    Resource,
+    Rule,
+    as_number,
+    fmt_seconds,
+    get,
+    items,
+    serving_tags,
+)
+from policies.rules.secrets import WORKLOAD_TYPES, containers_of, pod_spec
+
+
+def required_seconds(props: Mapping[str, Any], config: Mapping[str, Any]) -> float:
+    """`minStartupSeconds`, or more when the serving tags name a big model."""
+    floor = float(config["minStartupSeconds"])
+    serving = catalog.serving_from_tags(serving_tags(props))
+    if not isinstance(serving, catalog.Serving):
+        return floor
+    shape = get_model_shape(serving.model_id)
+    if shape is None:
+        return floor
+    gib = weight_bytes(shape, serving.quantization) / GIB  # type: ignore[arg-type]
+    return max(floor, float(round(gib * float(config["secondsPerWeightGiB"]))))
+
+
+def _too_short(where: str, value: Any, need: float, what: str) -> Iterable[str]:
+    seconds = as_number(value)
+    if seconds is None:
+        yield f"{where} is unset; set it to at least {fmt_seconds(need)} so {what}"
+    elif seconds < need:
+        yield f"{where} is {fmt_seconds(seconds)}; set it to at least {fmt_seconds(need)} so {what}"
+
+
+_LOAD = "the model can load before the first health check counts"
+
+
+def check_endpoint_config(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    need = required_seconds(resource.props, config)
+    for i, v in enumerate(items(get(resource.props, "productionVariants"))):
+        # Inference-component mode (no modelName): the timeouts live on each component, but a
+        # value set here must not be shorter.
+        ic_mode = not get(v, "modelName")
+        for key in ("containerStartupHealthCheckTimeoutInSeconds",
+                    "modelDataDownloadTimeoutInSeconds"):
+            if ic_mode and get(v, key) is None:
+                continue
+            yield from _too_short(f"productionVariants[{i}].{key}", get(v, key), need, _LOAD)
+
+
+def check_inference_component(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    need = required_seconds(resource.props, config)
+    params = get(resource.props, "specification", "startupParameters", default={})
+    for key in ("containerStartupHealthCheckTimeoutInSeconds", "modelDataDownloadTimeoutInSeconds"):
+        yield from _too_short(f"specification.startupParameters.{key}", get(params, key), need,
+                              _LOAD)
+
+
+def check_ecs_service(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    # The grace period is the one ECS knob that covers both the load balancer's and the
+    # container's own health checks: "the Amazon ECS service scheduler ignores unhealthy Elastic
+    # Load Balancing, VPC Lattice, and container health checks after a task has first started"
+    # (CreateService, healthCheckGracePeriodSeconds). A container healthCheck's startPeriod is
+    # capped at 300 s, so the grace period is where a 10-minute model load is allowed for.
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html
+    if not items(get(resource.props, "loadBalancers")) and \
+            not serving_tags(resource.props):
+        return
+    need = required_seconds(resource.props, config)
+    yield from _too_short("healthCheckGracePeriodSeconds",
+                          get(resource.props, "healthCheckGracePeriodSeconds"), need,
+                          "ECS does not replace tasks whose health checks fail while the model "
+                          "loads")
+
+
+def _requests_gpu(container: Any) -> bool:
+    resources = get(container, "resources", default={})
+    return any("nvidia.com/gpu" in (get(resources, k, default={}) or {})
+               for k in ("limits", "requests"))
+
+
+def _probe_budget(probe: Any) -> float:
+    # Kubernetes defaults: initialDelaySeconds 0, periodSeconds 10, failureThreshold 3.
+    # https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-probes/
+    delay = as_number(get(probe, "initialDelaySeconds")) or 0.0
+    period = as_number(get(probe, "periodSeconds")) or 10.0
+    failures = as_number(get(probe, "failureThreshold")) or 3.0
+    return delay + period * failures
+
+
+def check_pod_probes(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    kind = resource.type.rsplit(":", 1)[-1]
+    need = required_seconds(resource.props, config)
+    for _, c in containers_of(pod_spec(resource.props, kind)):
+        if not _requests_gpu(c):
+            continue
+        name = get(c, "name", default="?")
+        startup, liveness = get(c, "startupProbe"), get(c, "livenessProbe")
+        probe, label = (startup, "startupProbe") if startup else (liveness, "livenessProbe")
+        if not probe:
+            continue  # readiness alone never restarts a container
+        budget = _probe_budget(probe)
+        if budget < need:
+            yield (f"container {name}: {label} restarts it after {fmt_seconds(budget)} "
+                   f"(initialDelaySeconds + periodSeconds x failureThreshold); the model needs "
+                   f"{fmt_seconds(need)}: give it a startupProbe that covers the load")
+
+
+LLM_STARTUP_TIMEOUTS = Rule(
+    name="llm-startup-timeouts",
+    description=(
+        "SageMaker start-up timeouts, ECS health-check grace periods and Kubernetes startup "
+        "probes cover the time a model takes to load."
+    ),
+    checks={
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration": check_endpoint_config,
+        "aws-native:sagemaker:InferenceComponent": check_inference_component,
+        "aws:ecs/service:Service": check_ecs_service,
+        **dict.fromkeys(WORKLOAD_TYPES, check_pod_probes),
+    },
+    config={
+        "minStartupSeconds": {
+            "type": "number",
+            "minimum": 0,
+            "default": 600,
+            "description": "shortest start-up allowance for any serving container",
+        },
+        "secondsPerWeightGiB": {
+            "type": "number",
+            "minimum": 0,
+            "default": 6,
+            "description": "extra allowance per GiB of weights (download + load, ~170 MiB/s)",
+        },
+    },
+)
+
+RULES = [LLM_STARTUP_TIMEOUTS]
