@@ -13,6 +13,7 @@ not fit, found after a ten-minute endpoint creation.
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import json
 import re
@@ -165,15 +166,176 @@ class ModelConfig(_Strict):
 
 
 class SageMakerConfig(_Strict):
-    """`llm-hosting:sagemaker`: options only the sagemaker platform reads (prod-safe defaults)."""
+    """`llm-hosting:sagemaker`: options only the sagemaker platform reads (prod-safe defaults).
+
+    Scale-to-zero is not a switch here: a model with `minReplicas: 0` scales to zero copies (and
+    its instances to zero) with the wake-up alarm AWS documents; validation refuses it in prod.
+    Cross-field checks live in `components.sagemaker.validation.sagemaker_problems`.
+    """
+
+    endpoint_deployment: Literal["blueGreen", "rolling"] = Field(
+        default="blueGreen",
+        description="endpoint update: `blueGreen` (canary, new fleet first) or `rolling`; both "
+        "roll back on alarms",
+    )
+    max_instance_count: int | None = Field(
+        default=None, ge=1,
+        description="instances per production variant at most; default: what maxReplicas need",
+    )
+    data_capture_percent: int = Field(
+        default=0, ge=0, le=100,
+        description="percent of requests/responses captured to S3; 0 (default) is off",
+    )
+    data_capture_s3_uri: str | None = Field(
+        default=None, description="s3://bucket/prefix for data capture (required when on)"
+    )
+    alarm_topic_arn: str | None = Field(
+        default=None, description="SNS topic ARN notified by the endpoint's alarms"
+    )
 
 
 class EksConfig(_Strict):
-    """`llm-hosting:eks`: options only the eks platform reads (defaults are prod-safe)."""
+    """`llm-hosting:eks`: options only the eks platform reads (defaults are prod-safe).
+
+    Defaults: a private-only API endpoint, SOCI parallel image pull on AL2023 GPU nodes, every
+    instance type in the families whose per-replica price is within 2x of the sized choice (spot
+    diversity without paying for p5 to serve an 8B model), and a Karpenter GPU ceiling of one
+    replica above `maxReplicas` per model. See docs/eks.md.
+    """
+
+    kubernetes_version: Literal["1.35"] = Field(
+        default="1.35",
+        description="EKS Kubernetes minor; add-on and AMI pins follow it (facts/charts.py)",
+    )
+    public_access_cidrs: list[str] = Field(
+        default_factory=list,
+        description="CIDRs allowed on the public API endpoint; empty (default): private only",
+    )
+    cluster_admin_arns: list[str] = Field(
+        default_factory=list,
+        description="IAM role/user ARNs granted cluster admin through EKS access entries",
+    )
+    cold_start: Literal["soci-parallel-pull", "bottlerocket-snapshot"] = Field(
+        default="soci-parallel-pull",
+        description="GPU node image pulls: AL2023 + SOCI, or Bottlerocket + image snapshot",
+    )
+    image_snapshot_id: str | None = Field(
+        default=None,
+        description="EBS snapshot holding the serving image (bottlerocket-snapshot only)",
+    )
+    gpu_root_volume_gib: int = Field(
+        default=200, ge=100, le=16384,
+        description="GPU node volume for images + model cache (>= 100 GiB)",
+    )
+    system_node_instance_types: list[str] = Field(
+        default_factory=lambda: ["m7i.xlarge", "m6i.xlarge"],
+        description="on-demand, non-GPU node group for CoreDNS, Karpenter, monitoring",
+    )
+    system_node_count: int = Field(
+        default=3, ge=2, le=20, description="system nodes (>= 2: controllers run 2 replicas)"
+    )
+    instance_price_ratio: float = Field(
+        default=2.0, ge=1.0, le=10.0,
+        description="GPU families allowed if per-replica price <= ratio x the sized instance",
+    )
+    max_gpus_per_model: int | None = Field(
+        default=None, ge=1,
+        description="Karpenter GPU ceiling per model pool; default (maxReplicas+1) x GPUs",
+    )
+    monitoring: Literal["kube-prometheus-stack", "amp"] = Field(
+        default="kube-prometheus-stack",
+        description="metrics: in-cluster kube-prometheus-stack, or Amazon Managed Prometheus",
+    )
+    ingress: Literal["none", "internal-alb"] = Field(
+        default="none",
+        description="per-model entry: `none` (ClusterIP only) or `internal-alb` (VPC-only ALB)",
+    )
+
+
+def _eks_problems(cfg: EksConfig, environment: str) -> list[str]:
+    """Checks across `llm-hosting:eks` fields and the environment."""
+    p = f"{NAMESPACE}:eks"
+    problems: list[str] = []
+    for i, cidr in enumerate(cfg.public_access_cidrs):
+        try:
+            net = ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError as exc:
+            problems.append(f"{p}.publicAccessCidrs[{i}]: {cidr!r} is not an IPv4 CIDR block "
+                            f"({exc})")
+            continue
+        if net.prefixlen == 0 and environment == "prod":
+            problems.append(f"{p}.publicAccessCidrs[{i}]: 0.0.0.0/0 opens the prod API server "
+                            "to the internet; list your VPN/CI egress CIDRs, or leave it empty "
+                            "for a private-only endpoint")
+    for i, arn in enumerate(cfg.cluster_admin_arns):
+        if not re.match(r"^arn:aws[\w-]*:(iam|sts)::\d{12}:(role|user|assumed-role)/\S+$", arn):
+            problems.append(f"{p}.clusterAdminArns[{i}]: {arn!r} is not an IAM role or user ARN")
+    snapshot = cfg.image_snapshot_id
+    if cfg.cold_start == "bottlerocket-snapshot" and snapshot is None:
+        problems.append(f"{p}.imageSnapshotId: coldStart 'bottlerocket-snapshot' needs the EBS "
+                        "snapshot that holds the serving image (snap-...); build it with "
+                        "bottlerocket-images-cache, or use coldStart 'soci-parallel-pull'")
+    if snapshot is not None and cfg.cold_start != "bottlerocket-snapshot":
+        problems.append(f"{p}.imageSnapshotId: only used with coldStart "
+                        "'bottlerocket-snapshot'; remove it or switch coldStart")
+    if snapshot is not None and not re.match(r"^snap-[0-9a-f]{8,17}$", snapshot):
+        problems.append(f"{p}.imageSnapshotId: {snapshot!r} is not an EBS snapshot id "
+                        "(snap-0123456789abcdef0)")
+    return problems
 
 
 class EcsConfig(_Strict):
-    """`llm-hosting:ecs`: options only the ecs platform reads (defaults are prod-safe)."""
+    """`llm-hosting:ecs`: options only the ecs platform reads (defaults are prod-safe).
+
+    Defaults: a private (internal) load balancer reachable from the VPC only, one stopped
+    pre-initialized instance per on-demand Auto Scaling group, and managed scaling that keeps no
+    idle GPU instances running (target capacity 100%); the warm pool, not idle running capacity,
+    absorbs scale-out latency. See docs/ecs.md.
+    """
+
+    warm_pool_size: int = Field(
+        default=1, ge=0, le=20,
+        description="stopped, pre-initialized GPU instances kept per on-demand group (EBS only)",
+    )
+    target_capacity: int = Field(
+        default=100, ge=1, le=100,
+        description="capacity provider target utilization %; below 100 keeps idle headroom",
+    )
+    load_balancer_scheme: Literal["internal", "internet-facing"] = Field(
+        default="internal", description="`internal` or `internet-facing` (needs HTTPS + CIDRs)"
+    )
+    allowed_cidrs: list[str] = Field(
+        default_factory=list,
+        description="CIDRs allowed to reach the load balancer; empty: the VPC range only",
+    )
+    certificate_arn: str | None = Field(
+        default=None, description="ACM certificate: serve HTTPS on 443 (required if public)"
+    )
+    root_volume_gib: int | None = Field(
+        default=None, ge=60, le=16384,
+        description="GPU instance root volume; default sized from image + weights per instance",
+    )
+
+
+def _ecs_problems(cfg: EcsConfig) -> list[str]:
+    """Checks across `llm-hosting:ecs` fields."""
+    p = f"{NAMESPACE}:ecs"
+    problems: list[str] = []
+    for i, cidr in enumerate(cfg.allowed_cidrs):
+        try:
+            ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError as exc:
+            problems.append(f"{p}.allowedCidrs[{i}]: {cidr!r} is not an IPv4 CIDR block ({exc})")
+    if cfg.load_balancer_scheme == "internet-facing":
+        if cfg.certificate_arn is None:
+            problems.append(f"{p}.certificateArn: an internet-facing load balancer must serve "
+                            "HTTPS; set an ACM certificate ARN or use loadBalancerScheme internal")
+        if not cfg.allowed_cidrs or "0.0.0.0/0" in cfg.allowed_cidrs:
+            problems.append(f"{p}.allowedCidrs: an internet-facing load balancer needs explicit "
+                            "client CIDRs (not empty, not 0.0.0.0/0): the engines have no auth")
+    if cfg.certificate_arn is not None and not cfg.certificate_arn.startswith("arn:aws"):
+        problems.append(f"{p}.certificateArn: {cfg.certificate_arn!r} is not an ACM ARN")
+    return problems
 
 
 class _RawStack(_Strict):
@@ -414,6 +576,8 @@ def parse_stack_config(
         network, net_problems = _network(parsed)
         problems += net_problems
         problems += _tag_problems(parsed.tags)
+        problems += _eks_problems(parsed.eks, parsed.environment)
+        problems += _ecs_problems(parsed.ecs)
     models: list[Model] = []
     specs: list[ModelConfig] = []
     raw_models = data.get("models") if isinstance(data.get("models"), list) else []
@@ -443,7 +607,7 @@ def parse_stack_config(
     if problems:
         raise ConfigError(problems)
     assert parsed is not None and network is not None
-    return StackConfig(
+    config = StackConfig(
         project=project,
         stack=stack,
         region=str(region),
@@ -457,6 +621,27 @@ def parse_stack_config(
         ecs=parsed.ecs,
         hf_token=hf_token_secret if parsed.hf_token is not None else None,
     )
+    # Checks only one platform can make (packing onto an endpoint, node pool limits) need the
+    # sized models, so they run last; they still run before any resource registers.
+    problems = _platform_problems(config)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+PLATFORM_CHECKS: Mapping[str, str] = {
+    "sagemaker": "components.sagemaker.validation:sagemaker_problems",
+}
+"""Per-platform validation, as `module:function` taking a `StackConfig` and returning problems.
+Imported lazily: those modules import this one, and none imports a Pulumi provider package."""
+
+
+def _platform_problems(config: StackConfig) -> list[str]:
+    target = PLATFORM_CHECKS.get(config.platform)
+    if target is None:
+        return []
+    module, function = target.split(":")
+    return list(getattr(importlib.import_module(module), function)(config))
 
 
 def _network(parsed: _RawStack) -> tuple[Network | None, list[str]]:

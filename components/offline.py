@@ -43,6 +43,8 @@ class Recorded:
     custom: bool = True
     protect: bool = False
     outputs: dict[str, Any] = field(default_factory=dict)
+    dependencies: list[str] = field(default_factory=list)
+    """URNs the resource waits for (`depends_on` and input dependencies)."""
 
 
 @dataclass
@@ -77,6 +79,56 @@ def unwrap(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class ResourceRef:
+    """An output that is itself a resource (pulumi_eks's `eksCluster`), in an `OUTPUTS` answer.
+
+    The recorder registers it in the monitor under a URN of its own, so the program can read it
+    back (`cluster.eks_cluster.name`) through the engine's `getResource`, as it would for a real
+    remote component's child. It is not recorded as a resource the program registered.
+    """
+
+    type: str
+    name: str
+    state: dict[str, Any]
+
+
+def _kubeconfig(cluster_name: str) -> dict[str, Any]:
+    """A kubeconfig shaped like pulumi_eks's (exec credentials, no token in it)."""
+    server = f"https://{cluster_name.upper()}.gr7.us-east-1.eks.amazonaws.com"
+    return {
+        "apiVersion": "v1", "kind": "Config", "current-context": "aws",
+        "clusters": [{"name": "kubernetes", "cluster": {
+            "server": server, "certificate-authority-data": "LS0tLS1CRUdJTg=="}}],
+        "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
+        "users": [{"name": "aws", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--output", "json"],
+        }}}],
+    }
+
+
+def _eks_cluster_outputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """pulumi_eks.Cluster: the kubeconfig, the EKS-created security group (with
+    `skipDefaultSecurityGroups`) and `eksCluster`, the aws.eks.Cluster child, as a resource."""
+    cluster_name = inputs.get("name") or f"{name}-eksCluster-0a1b2c3"
+    sg = "sg-0eksclustermock"
+    return {
+        "kubeconfig": _kubeconfig(cluster_name),
+        "kubeconfigJson": json.dumps(_kubeconfig(cluster_name)),
+        "clusterSecurityGroupId": sg,
+        "nodeSecurityGroupId": sg,
+        "oidcProviderArn": "",
+        "eksCluster": ResourceRef("aws:eks/cluster:Cluster", f"{name}-eksCluster", {
+            "name": cluster_name,
+            "arn": f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/{cluster_name}",
+            "endpoint": _kubeconfig(cluster_name)["clusters"][0]["cluster"]["server"],
+            "version": inputs.get("version", ""),
+            "vpcConfig": {"clusterSecurityGroupId": sg, "vpcId": inputs.get("vpcId", "")},
+        }),
+    }
+
+
 def _vpc_outputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     azs = int(inputs.get("numberOfAvailabilityZones", 2))
     return {
@@ -90,6 +142,34 @@ def _vpc_outputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
 OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     # Remote components are opaque offline: answer with the outputs the program reads.
     "awsx:ec2:Vpc": _vpc_outputs,
+    # ECS platform: names AWS derives from the resource (ALB DNS name, CloudWatch dimensions).
+    "aws:lb/loadBalancer:LoadBalancer": lambda name, _: {
+        "dnsName": f"internal-{name}-123456.us-east-1.elb.amazonaws.com",
+        "arnSuffix": f"app/{name}/0123456789abcdef",
+    },
+    "aws:lb/targetGroup:TargetGroup": lambda name, _: {
+        "arnSuffix": f"targetgroup/{name}/0123456789abcdef",
+    },
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda name, _: {"latestVersion": 1},
+    # EKS platform: pulumi_eks's remote Cluster component (see _eks_cluster_outputs).
+    "eks:index:Cluster": _eks_cluster_outputs,
+    # Role names the provider generates when the program leaves them to autonaming.
+    "aws:iam/role:Role": lambda name, inputs: {"name": inputs.get("name") or f"{name}-0a1b2c3"},
+    # EKS serving (monitoring: amp): the workspace's query/remote-write endpoint.
+    "aws:amp/workspace:Workspace": lambda name, _: {
+        "prometheusEndpoint":
+            f"https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-{name}/",
+        "arn": f"arn:aws:aps:us-east-1:{ACCOUNT}:workspace/ws-{name}",
+    },
+    # SageMaker platform: names the provider generates when the program leaves them to
+    # autonaming (models and endpoint configs are immutable, so they are replaced
+    # create-before-delete under a new name).
+    "aws:sagemaker/model:Model": lambda name, inputs: {
+        "name": inputs.get("name") or f"{name}-0a1b2c3",
+    },
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": lambda name, inputs: {
+        "name": inputs.get("name") or f"{name}-0a1b2c3",
+    },
 }
 """Outputs AWS computes that the program reads back, per resource type (custom resources also
 echo their inputs). One entry per type; platforms add theirs here."""
@@ -105,6 +185,21 @@ INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "aws:index/getRegion:getRegion": lambda _: {
         "name": "us-east-1", "region": "us-east-1", "id": "us-east-1",
     },
+    # SageMaker platform: the S3 prefix list its security group allows HTTPS to.
+    "aws:ec2/getPrefixList:getPrefixList": lambda args: {
+        "id": "pl-63a5400a", "prefixListId": "pl-63a5400a", "name": args.get("name"),
+        "cidrBlocks": ["54.231.0.0/16"],
+    },
+    # Public SSM parameters, e.g. the ECS GPU-optimized AMI id.
+    "aws:ssm/getParameter:getParameter": lambda args: {
+        "name": args["name"], "type": "String", "value": "ami-0ecsgpu0123456789",
+        "insecureValue": "ami-0ecsgpu0123456789", "version": 1, "id": args["name"],
+        "arn": f"arn:aws:ssm:us-east-1::parameter{args['name']}",
+    },
+    # EKS platform: pulumi_eks's Cluster.get_kubeconfig() method (a `Call`).
+    "eks:index:Cluster/getKubeconfig": lambda args: {
+        "result": json.dumps(_kubeconfig("llm-hosting-cluster")),
+    },
     "aws:ec2/getRouteTables:getRouteTables": lambda _: {
         "ids": ["rtb-public", "rtb-private-0", "rtb-private-1"], "id": "vpc",
     },
@@ -118,11 +213,13 @@ class RecordingMocks(pmocks.Mocks):
     def __init__(self) -> None:
         self.resources: list[Recorded] = []
         self.invokes: list[tuple[str, dict[str, Any]]] = []
+        self.monitor: pmocks.MockMonitor | None = None  # set by RecordingMonitor
 
     def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str, dict]:
         rid = f"{args.name}-id"
         outputs: dict[str, Any] = dict(args.inputs) if args.custom else {}
         outputs.update(self._outputs_for(args.typ, args.name, args.inputs))
+        outputs = {k: self._register_ref(v) for k, v in outputs.items()}
         if args.custom:
             outputs.setdefault("arn", f"arn:aws:mock:us-east-1:{ACCOUNT}:{args.name}")
         return rid, outputs
@@ -130,6 +227,17 @@ class RecordingMocks(pmocks.Mocks):
     def _outputs_for(self, typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         answer = OUTPUTS.get(typ)
         return answer(name, inputs) if answer else {}
+
+    def _register_ref(self, value: Any) -> Any:
+        """Register a `ResourceRef` with the monitor; answer with a resource reference."""
+        if not isinstance(value, ResourceRef):
+            return value
+        assert self.monitor is not None, "ResourceRef answers need the RecordingMonitor"
+        urn = self.monitor.make_urn("", value.type, value.name)
+        rid = f"{value.name}-id"
+        state = {"id": rid, "urn": urn, **value.state}
+        self.monitor.resources[urn] = pmocks.MockMonitor.ResourceRegistration(urn, rid, state)
+        return {rpc._special_sig_key: _RESOURCE_SIG, "urn": urn, "id": rid}
 
     def call(self, args: pmocks.MockCallArgs) -> dict:
         self.invokes.append((args.token, dict(args.args)))
@@ -157,6 +265,7 @@ class RecordingMonitor(pmocks.MockMonitor):
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
         self.recorder = mocks
+        mocks.monitor = self
 
     def RegisterResource(self, request: Any) -> Any:
         for v in request.object.fields.values():
@@ -175,6 +284,7 @@ class RecordingMonitor(pmocks.MockMonitor):
                     provider=request.provider,
                     custom=request.custom,
                     protect=request.protect,
+                    dependencies=list(request.dependencies),
                     outputs=_plain(state.state) if state else {},
                 )
             )

@@ -15,7 +15,10 @@ from typing import Any, Protocol
 import pulumi
 
 from components.config import StackConfig
+from components.ecs import EcsPlatform
+from components.eks import EksPlatform
 from components.network import Network
+from components.sagemaker.platform import SageMakerPlatform
 from components.tags import Naming
 
 
@@ -32,4 +35,8 @@ class Platform(Protocol):
 
 PlatformFactory = Callable[[str, PlatformArgs, pulumi.ResourceOptions], Platform]
 
-PLATFORMS: Mapping[str, PlatformFactory] = {}
+PLATFORMS: Mapping[str, PlatformFactory] = {
+    "ecs": EcsPlatform,
+    "eks": EksPlatform,
+    "sagemaker": SageMakerPlatform,
+}

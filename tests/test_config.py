@@ -312,3 +312,24 @@ def test_gated_model_needs_weights_in_s3_or_a_token(base_config):
     model(base_config, modelId="Qwen/Qwen2.5-7B-Instruct")
     del base_config["llm-hosting:hfToken"]
     parse(base_config)  # open model: no token needed
+
+
+def test_platform_sections_are_validated_with_everything_else(base_config):
+    base_config["llm-hosting:platform"] = "ecs"
+    base_config["llm-hosting:environment"] = "prod"
+    base_config["llm-hosting:ecs"] = {"loadBalancerScheme": "internet-facing"}
+    base_config["llm-hosting:eks"] = {"publicAccessCidrs": ["0.0.0.0/0"]}
+    found = problems(base_config)
+    assert [p.split(": ", 1)[0] for p in found] == [
+        "llm-hosting:eks.publicAccessCidrs[0]",
+        "llm-hosting:ecs.certificateArn",
+        "llm-hosting:ecs.allowedCidrs",
+    ]
+
+
+def test_platform_specific_checks_run_before_any_resource(base_config):
+    base_config["llm-hosting:sagemaker"] = {"dataCapturePercent": 20}
+    assert problems(base_config) == (
+        "llm-hosting:sagemaker.dataCaptureS3Uri: required when dataCapturePercent is 20; set "
+        "s3://<bucket>/<prefix>",
+    )

@@ -165,3 +165,114 @@ ADOT_COLLECTOR_IMAGE = "public.ecr.aws/aws-observability/aws-otel-collector:v0.4
 
 
 # --- SageMaker deep learning containers (per-region ECR accounts) ---------------------------
+#
+# SageMaker pulls these itself (not through the VPC), from the DLC account of the endpoint's own
+# region: an image URI is always built for the stack's region, never copied from us-east-1.
+#
+# Registry accounts per region: the `registries` maps of sagemaker-python-sdk's
+# src/sagemaker/image_uri_config/huggingface-llm.json (TGI) and djl-lmi.json (LMI), the tables
+# `sagemaker.image_uris.retrieve()` reads, cross-checked against the region table of AWS's
+# "Available Deep Learning Containers Images" list
+# (https://github.com/aws/deep-learning-containers/blob/master/available_images.md). Checked
+# 2026-11-25. ISO partitions are left out (different DNS suffix, not a target of this project).
+
+_DLC_ACCOUNTS_COMMON: dict[str, str] = {
+    "af-south-1": "626614931356",
+    "il-central-1": "780543022126",
+    "ap-east-1": "871362719292",
+    "ap-northeast-1": "763104351884",
+    "ap-northeast-2": "763104351884",
+    "ap-northeast-3": "364406365360",
+    "ap-south-1": "763104351884",
+    "ap-southeast-1": "763104351884",
+    "ap-southeast-2": "763104351884",
+    "ap-southeast-3": "907027046896",
+    "ca-central-1": "763104351884",
+    "ca-west-1": "204538143572",
+    "cn-north-1": "727897471807",
+    "cn-northwest-1": "727897471807",
+    "eu-central-1": "763104351884",
+    "eu-north-1": "763104351884",
+    "eu-west-1": "763104351884",
+    "eu-west-2": "763104351884",
+    "eu-west-3": "763104351884",
+    "eu-south-1": "692866216735",
+    "me-south-1": "217643126080",
+    "me-central-1": "914824155844",
+    "sa-east-1": "763104351884",
+    "us-east-1": "763104351884",
+    "us-east-2": "763104351884",
+    "us-gov-east-1": "446045086412",
+    "us-gov-west-1": "442386744353",
+    "us-west-1": "763104351884",
+    "us-west-2": "763104351884",
+}
+# huggingface-llm.json lists four regions djl-lmi.json does not.
+_DLC_ACCOUNTS_TGI: dict[str, str] = {
+    **_DLC_ACCOUNTS_COMMON,
+    "ap-south-2": "772153158452",
+    "ap-southeast-4": "457447274322",
+    "eu-central-2": "380420809688",
+    "eu-south-2": "503227376785",
+}
+
+
+@dataclass(frozen=True)
+class SageMakerImage:
+    """One pinned SageMaker DLC: repository + immutable tag, and the regions that host it."""
+
+    engine: EngineName
+    repository: str
+    tag: str
+    accounts: Mapping[str, str]
+    engine_version: str
+    source: str
+    checked: str
+
+    def uri(self, region: str) -> str:
+        """`<account>.dkr.ecr.<region>.<suffix>/<repository>:<tag>` for `region`.
+
+        Raises `KeyError` for a region without this DLC; config validation reports that first.
+        """
+        account = self.accounts[region]
+        suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+        return f"{account}.dkr.ecr.{region}.{suffix}/{self.repository}:{self.tag}"
+
+    def repository_arn(self, region: str) -> str:
+        """The ECR repository ARN the execution role may pull from (least privilege)."""
+        partition = (
+            "aws-cn" if region.startswith("cn-")
+            else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+        )
+        return f"arn:{partition}:ecr:{region}:{self.accounts[region]}:repository/{self.repository}"
+
+
+# Hugging Face LLM DLC (TGI 3.2.3 on PyTorch 2.6). The `-v2.0` suffix is the DLC release's
+# immutable tag (release v2.0-hf-tgi-3.2.3-pt-2.6.0-inf-gpu-py311, listed in
+# aws/deep-learning-containers issue #4711); the suffix-less tag moves with patch releases.
+SAGEMAKER_TGI = SageMakerImage(
+    engine="tgi",
+    repository="huggingface-pytorch-tgi-inference",
+    tag="2.6.0-tgi3.2.3-gpu-py311-cu124-ubuntu22.04-v2.0",
+    accounts=MappingProxyType(_DLC_ACCOUNTS_TGI),
+    engine_version="TGI 3.2.3",
+    source="https://github.com/aws/deep-learning-containers/issues/4711",
+    checked="2026-11-25",
+)
+
+# Large Model Inference (LMI) DLC v15: DJLServing 0.33.0 with vLLM 0.8.4 (available_images.md,
+# "Large Model Inference Containers"). `OPTION_ROLLING_BATCH=vllm` selects the vLLM backend.
+SAGEMAKER_LMI = SageMakerImage(
+    engine="vllm",
+    repository="djl-inference",
+    tag="0.33.0-lmi15.0.0-cu128",
+    accounts=MappingProxyType(dict(_DLC_ACCOUNTS_COMMON)),
+    engine_version="vLLM 0.8.4 (LMI 15.0.0)",
+    source="https://github.com/aws/deep-learning-containers/blob/master/available_images.md",
+    checked="2026-11-25",
+)
+
+SAGEMAKER_IMAGES: Mapping[EngineName, SageMakerImage] = MappingProxyType(
+    {"tgi": SAGEMAKER_TGI, "vllm": SAGEMAKER_LMI}
+)
+"""The SageMaker DLC per `models[].engine`: TGI -> Hugging Face LLM DLC, vLLM -> LMI DLC."""
