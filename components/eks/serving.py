@@ -1,0 +1,665 @@
+"""One model on EKS: the vLLM OpenAI server as a Deployment, its Service, PDB and autoscaler.
+
+Everything Kubernetes-shaped is built by pure functions that return plain dicts (the manifests
+exactly as the API server receives them), so tests validate them with `kubernetes_validate` and
+the CRD schemas without running Pulumi; `ModelServing` only registers them.
+
+Choices worth knowing (details in docs/eks-serving.md):
+
+* Autoscaling is a KEDA `ScaledObject` on vLLM's in-flight gauges, not a bare HPA. An HPA can only
+  read `vllm:*` series through a custom-metrics adapter with renaming rules (the colon is not legal
+  in the custom metrics API), cannot scale to zero (`minReplicas: 0` is valid config here), and
+  cannot query Amazon Managed Prometheus, which needs SigV4. KEDA runs the PromQL directly, signs
+  AMP queries with its own Pod Identity, and still drives an HPA, so the scaling `behavior` below
+  is plain `autoscaling/v2` semantics. https://keda.sh/docs/latest/scalers/prometheus/
+* The Deployment leaves `spec.replicas` unset: the autoscaler owns it. Setting it would make
+  every `pulumi up` reset a scaled-out model to `minReplicas` and drop serving capacity.
+  https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#migrating-deployments-and-statefulsets-to-horizontal-autoscaling
+* Weights from `weightsUri` are streamed by vLLM's Run:ai model streamer straight from S3 into GPU
+  memory (`--load-format runai_streamer`; Llama-3-8B loads in 4.2 s from S3 against 14.4 s from
+  gp3, https://docs.vllm.ai/en/latest/models/extensions/runai_model_streamer.html); the pod's role
+  may read only that prefix. Without `weightsUri` the Hub token comes from a Kubernetes Secret made
+  from the Pulumi secret, never from a plaintext env value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.config import Model
+from components.eks.iam import pod_identity_trust_policy
+from components.eks.labels import GPU_RESOURCE, GPU_TOLERATION
+from components.facts.gpus import GpuInstance
+from components.facts.images import VLLM, EngineImage
+from components.sizing import DEFAULT_GPU_MEMORY_UTILIZATION, GIB, weight_bytes
+from components.tags import Naming
+
+Ingress = Literal["none", "internal-alb"]
+
+HTTP_PORT_NAME = "http"
+SERVICE_PORT = 80
+
+#: Seconds the startup probe waits for the model to load before the kubelet restarts the
+#: container: 60 x 10 s = 10 minutes (the issue's budget for a large model). The cache volume is
+#: an emptyDir, which survives container restarts, so a restart never re-downloads weights.
+STARTUP_PERIOD_SECONDS = 10
+STARTUP_BUDGET_SECONDS = 600
+#: Seconds between SIGTERM's preStop and the kill: endpoint removal reaches kube-proxy and the
+#: ALB target group (deregistration) before the server stops accepting connections.
+#: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination
+PRESTOP_SLEEP_SECONDS = 15
+#: Assumed floor on per-sequence decode speed of a saturated replica, used only to size the
+#: termination grace period so the longest allowed completion can still stream out.
+MIN_DECODE_TOKENS_PER_SECOND = 10
+MIN_GRACE_SECONDS = 120
+#: Longer than node launch + 10-20 GB image pull + model load, so a slow first rollout is not
+#: reported as failed by the Deployment controller (default 600 s).
+PROGRESS_DEADLINE_SECONDS = 2400
+#: Pulumi's wait for the Deployment to become ready: node launch + image pull + model load.
+ROLLOUT_TIMEOUTS = pulumi.CustomTimeouts(create="45m", update="45m")
+#: CPU left per GPU share for the kubelet and daemonsets (device plugin, DCGM, CNI, proxy).
+SYSTEM_CPU_RESERVE = 1
+#: Share of the replica's host memory given to the pod; the rest covers kube-reserved memory
+#: (11 MiB x max pods + 255 MiB on EKS AMIs) and daemonsets.
+HOST_MEMORY_SHARE = 0.75
+
+#: Autoscaling: scale-down waits 30 min and removes one replica per 10 min. A replica that is
+#: removed costs a node launch, an image pull and a model load (~10 min) to get back, so the
+#: window is three of those: a dip between bursts does not thrash. Scale-up adds at least one
+#: replica or doubles every 5 min (a new replica is not ready sooner anyway).
+SCALE_DOWN_STABILIZATION_SECONDS = 1800
+SCALE_DOWN_PERIOD_SECONDS = 600
+SCALE_UP_STABILIZATION_SECONDS = 60
+SCALE_UP_PERIOD_SECONDS = 300
+KEDA_POLLING_SECONDS = 15
+
+@dataclass(frozen=True)
+class MetricsSource:
+    """Where KEDA reads vLLM's gauges: in-cluster Prometheus, or AMP signed with SigV4."""
+
+    server_address: pulumi.Input[str]
+    aws_region: str | None = None  # set: AMP, queried with KEDA's own Pod Identity
+    trigger_authentication: str | None = None  # ClusterTriggerAuthentication name for AMP
+
+
+def namespace_name(model: Model) -> str:
+    """`llm-<model>`: one namespace per model, never a system namespace by accident."""
+    return f"llm-{model.name}"
+
+
+def labels(model: Model) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "vllm",
+        "app.kubernetes.io/instance": model.name,
+        "app.kubernetes.io/component": "model-server",
+        "app.kubernetes.io/part-of": "llm-hosting",
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def selector_labels(model: Model) -> dict[str, str]:
+    """Immutable Deployment selector: only labels that never change for a model."""
+    return {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": model.name}
+
+
+def _meta(model: Model, name: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"name": name or model.name, "namespace": namespace_name(model),
+            "labels": labels(model), **extra}
+
+
+def served_model_name(model: Model) -> str:
+    """Clients send the Hugging Face id as `model`, whether weights come from S3 or the Hub."""
+    return model.spec.model_id
+
+
+def max_num_seqs(model: Model) -> int:
+    """Batch cap: the full-length sequences the sizing says fit, never below the target."""
+    return max(model.spec.concurrency_target, model.memory.max_concurrent_sequences)
+
+
+def vllm_args(model: Model, engine: EngineImage = VLLM) -> list[str]:
+    """`vllm serve` arguments from the config and the sizing decision.
+
+    `--tensor-parallel-size` is `gpusPerReplica`, `--max-model-len` is `maxTotalTokens` (the same
+    numbers the memory model sized the KV cache with), `--gpu-memory-utilization` the fraction the
+    sizing budget assumed. With `weightsUri` the model path is the S3 URI and the Run:ai
+    streamer loads it.
+    """
+    spec = model.spec
+    args = engine.serve_args(
+        model=spec.weights_uri.rstrip("/") if spec.weights_uri else spec.model_id,
+        served_model_name=served_model_name(model),
+        tensor_parallel=spec.gpus_per_replica,
+        max_input_tokens=spec.max_input_tokens,
+        max_total_tokens=spec.max_total_tokens,
+        max_concurrency=max_num_seqs(model),
+        quantization=spec.quantization,
+        gpu_memory_fraction=DEFAULT_GPU_MEMORY_UTILIZATION,
+    )
+    if spec.weights_uri:
+        args += ["--load-format", "runai_streamer"]
+    return args
+
+
+def cache_size_gib(model: Model) -> int:
+    """Model cache (emptyDir on the node's root volume): the weights when pulled from the Hub,
+    plus 10 GiB for tokenizer, configs and compile caches; 10 GiB when streamed from S3."""
+    extra = 10
+    if model.spec.weights_uri:
+        return extra
+    return math.ceil(weight_bytes(model.shape, model.spec.quantization) / GIB * 1.1) + extra
+
+
+def shm_size_gib(model: Model) -> int:
+    """/dev/shm for NCCL between tensor-parallel workers and vLLM's multiprocessing: the
+    container runtime default (64 MiB) is far too small. https://docs.vllm.ai/en/latest/
+    deployment/k8s.html"""
+    return 2 if model.spec.gpus_per_replica == 1 else 4 * model.spec.gpus_per_replica
+
+
+def pod_resources(model: Model, hosts: Sequence[GpuInstance] = ()) -> dict[str, dict[str, str]]:
+    """The replica's GPUs plus its share of host CPU/memory on the *smallest* instance the
+    model's NodePool may launch (`hosts`; default the sized instance), so Karpenter can pick any
+    admitted type for the pod.
+
+    Memory request = limit (the pod is never OOM-killed for another pod's burst); no CPU limit
+    (throttling the tokenizer/scheduler thread stalls every stream). The memory-backed /dev/shm
+    counts against the memory limit, so it is included.
+    """
+    tp = model.spec.gpus_per_replica
+    hosts = tuple(hosts) or (model.instance,)
+    cpu = max(1, min(math.floor(h.vcpus * tp / h.gpu_count) for h in hosts) - SYSTEM_CPU_RESERVE)
+    memory_gib = max(4, min(math.floor(h.memory_mib / 1024 * tp / h.gpu_count * HOST_MEMORY_SHARE)
+                            for h in hosts))
+    memory = f"{memory_gib}Gi"
+    storage = f"{cache_size_gib(model)}Gi"
+    return {
+        "requests": {"cpu": str(cpu), "memory": memory, GPU_RESOURCE: str(tp),
+                     "ephemeral-storage": storage},
+        "limits": {"memory": memory, GPU_RESOURCE: str(tp), "ephemeral-storage": storage},
+    }
+
+
+def termination_grace_seconds(model: Model) -> int:
+    """preStop + the time the longest allowed completion needs at the assumed decode floor."""
+    new_tokens = model.spec.max_total_tokens - model.spec.max_input_tokens
+    stream = math.ceil(new_tokens / MIN_DECODE_TOKENS_PER_SECOND)
+    return max(MIN_GRACE_SECONDS, PRESTOP_SLEEP_SECONDS + stream)
+
+
+def namespace(model: Model) -> dict[str, Any]:
+    """Namespace with the `restricted`-audit / `baseline`-enforce Pod Security labels (vLLM runs
+    as root in its image; capabilities are dropped instead)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": namespace_name(model),
+            "labels": {
+                **labels(model),
+                "pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/audit": "restricted",
+                "pod-security.kubernetes.io/warn": "restricted",
+            },
+        },
+    }
+
+
+def service_account(model: Model) -> dict[str, Any]:
+    """The pod's identity for S3 (EKS Pod Identity association); no Kubernetes API token."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(model),
+        "automountServiceAccountToken": False,
+    }
+
+
+HF_TOKEN_KEY = "HF_TOKEN"
+
+
+def hf_token_secret(model: Model, token: Any) -> dict[str, Any]:
+    """Secret holding the Hub token; `token` is the Pulumi secret Output (stays secret)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(model, f"{model.name}-hf-token"),
+        "type": "Opaque",
+        "stringData": {HF_TOKEN_KEY: token},
+    }
+
+
+def needs_hf_token(model: Model, have_token: bool) -> bool:
+    return have_token and model.spec.weights_uri is None
+
+
+def _probe(path: str, period: int, failures: int, timeout: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": HTTP_PORT_NAME},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": timeout,
+    }
+
+
+def deployment(
+    model: Model,
+    *,
+    region: str,
+    node_selector: Mapping[str, str],
+    with_hf_token: bool,
+    hosts: Sequence[GpuInstance] = (),
+    engine: EngineImage = VLLM,
+) -> dict[str, Any]:
+    """The vLLM OpenAI server for one model, on the model's Karpenter NodePool."""
+    env: list[dict[str, Any]] = [
+        {"name": "HF_HOME", "value": "/models/hf"},
+        # No usage-stats calls home from a private subnet.
+        {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+        {"name": "DO_NOT_TRACK", "value": "1"},
+    ]
+    if model.spec.weights_uri:
+        # The Run:ai streamer's S3 client signs with the Pod Identity credentials the EKS agent
+        # injects; the region keeps requests on the VPC's S3 gateway endpoint.
+        env += [{"name": "AWS_REGION", "value": region},
+                {"name": "AWS_DEFAULT_REGION", "value": region}]
+    if with_hf_token:
+        env.append({"name": HF_TOKEN_KEY, "valueFrom": {"secretKeyRef": {
+            "name": f"{model.name}-hf-token", "key": HF_TOKEN_KEY}}})
+    container = {
+        "name": "vllm",
+        "image": engine.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": list(engine.entrypoint),
+        "args": vllm_args(model, engine),
+        "ports": [{"name": HTTP_PORT_NAME, "containerPort": engine.port, "protocol": "TCP"}],
+        "env": env,
+        "resources": pod_resources(model, hosts),
+        "startupProbe": _probe(engine.health_path, STARTUP_PERIOD_SECONDS,
+                               STARTUP_BUDGET_SECONDS // STARTUP_PERIOD_SECONDS, 5),
+        "readinessProbe": _probe(engine.health_path, 10, 3, 5),
+        "livenessProbe": _probe(engine.health_path, 20, 3, 10),
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
+        "volumeMounts": [
+            {"name": "dshm", "mountPath": "/dev/shm"},
+            {"name": "model-cache", "mountPath": "/models"},
+        ],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    sel = selector_labels(model)
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": model.name,
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": termination_grace_seconds(model),
+        "nodeSelector": dict(node_selector),
+        "tolerations": [dict(GPU_TOLERATION)],
+        # Replicas spread over zones and nodes: one AZ or node loss never takes all of them.
+        "topologySpreadConstraints": [
+            {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
+             "labelSelector": {"matchLabels": sel}}
+            for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+        ],
+        "containers": [container],
+        "volumes": [
+            {"name": "dshm", "emptyDir": {"medium": "Memory",
+                                          "sizeLimit": f"{shm_size_gib(model)}Gi"}},
+            {"name": "model-cache", "emptyDir": {"sizeLimit": f"{cache_size_gib(model)}Gi"}},
+        ],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(model),
+        "spec": {
+            # replicas deliberately unset: the ScaledObject's HPA owns it (module docstring).
+            "selector": {"matchLabels": sel},
+            "revisionHistoryLimit": 5,
+            "progressDeadlineSeconds": PROGRESS_DEADLINE_SECONDS,
+            "strategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": labels(model)},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def service(model: Model, engine: EngineImage = VLLM) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(model),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(model),
+            "ports": [{"name": HTTP_PORT_NAME, "port": SERVICE_PORT,
+                       "targetPort": HTTP_PORT_NAME, "protocol": "TCP"}],
+        },
+    }
+
+
+def pod_disruption_budget(model: Model) -> dict[str, Any]:
+    """Voluntary disruptions (Karpenter consolidation, drains) never take the last ready replica.
+
+    One replica: `minAvailable: 1` blocks voluntary eviction until the NodePool's
+    `terminationGracePeriod` forces it (node expiry still happens, just not mid-traffic by
+    choice). Two or more: one replica at a time. `AlwaysAllow` lets a stuck, never-ready pod be
+    evicted so it cannot block a drain forever.
+    https://kubernetes.io/docs/tasks/run-application/configure-pdb/#unhealthy-pod-eviction-policy
+    """
+    budget: dict[str, Any] = (
+        {"maxUnavailable": 1} if model.spec.min_replicas >= 2 else {"minAvailable": 1}
+    )
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(model),
+        "spec": {**budget, "selector": {"matchLabels": selector_labels(model)},
+                 "unhealthyPodEvictionPolicy": "AlwaysAllow"},
+    }
+
+
+def inflight_query(model: Model, engine: EngineImage = VLLM) -> str:
+    """PromQL: requests running plus waiting across the model's replicas (vLLM gauges)."""
+    sel = f'namespace="{namespace_name(model)}",service="{model.name}"'
+    return " + ".join(f"sum({m}{{{sel}}})" for m in engine.inflight_metrics)
+
+
+def scaling_behavior(model: Model) -> dict[str, Any]:
+    """`autoscaling/v2` HPA behavior (KEDA copies it into the HPA it manages)."""
+    return {
+        "scaleUp": {
+            "stabilizationWindowSeconds": SCALE_UP_STABILIZATION_SECONDS,
+            "selectPolicy": "Max",
+            "policies": [
+                {"type": "Pods", "value": 1, "periodSeconds": SCALE_UP_PERIOD_SECONDS},
+                {"type": "Percent", "value": 100, "periodSeconds": SCALE_UP_PERIOD_SECONDS},
+            ],
+        },
+        "scaleDown": {
+            "stabilizationWindowSeconds": SCALE_DOWN_STABILIZATION_SECONDS,
+            "selectPolicy": "Min",
+            "policies": [{"type": "Pods", "value": 1, "periodSeconds": SCALE_DOWN_PERIOD_SECONDS}],
+        },
+    }
+
+
+def scaled_object(model: Model, metrics: MetricsSource, engine: EngineImage = VLLM
+                  ) -> dict[str, Any]:
+    """KEDA ScaledObject: replicas = ceil(in-flight requests / concurrencyTarget).
+
+    `concurrencyTarget` is the per-replica load the sizing guaranteed the KV cache holds, so the
+    model scales out before requests queue for KV cache. If Prometheus cannot be queried, KEDA
+    keeps the current replicas when they are above `minReplicas` (never scales down blind).
+    """
+    spec = model.spec
+    trigger_metadata: dict[str, Any] = {
+        "serverAddress": metrics.server_address,
+        "query": inflight_query(model, engine),
+        "threshold": str(spec.concurrency_target),
+        "activationThreshold": "0",
+        "ignoreNullValues": "true",
+    }
+    trigger: dict[str, Any] = {"type": "prometheus", "metricType": "AverageValue",
+                               "metadata": trigger_metadata}
+    if metrics.aws_region:
+        trigger_metadata["awsRegion"] = metrics.aws_region
+        trigger["authenticationRef"] = {"name": metrics.trigger_authentication,
+                                        "kind": "ClusterTriggerAuthentication"}
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": _meta(model),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": model.name},
+            "pollingInterval": KEDA_POLLING_SECONDS,
+            "cooldownPeriod": SCALE_DOWN_STABILIZATION_SECONDS,
+            "minReplicaCount": spec.min_replicas,
+            "maxReplicaCount": spec.replicas_max,
+            "fallback": {"failureThreshold": 3, "replicas": max(spec.min_replicas, 1),
+                         "behavior": "currentReplicasIfHigher"},
+            "advanced": {
+                "restoreToOriginalReplicaCount": False,
+                "horizontalPodAutoscalerConfig": {
+                    "name": model.name,
+                    "behavior": scaling_behavior(model),
+                },
+            },
+            "triggers": [trigger],
+        },
+    }
+
+
+def equivalent_hpa(scaled: Mapping[str, Any]) -> dict[str, Any]:
+    """The `autoscaling/v2` HPA KEDA generates from a ScaledObject (what the cluster runs).
+
+    Lets tests validate the scaling behavior against the real HPA schema; KEDA feeds the trigger
+    as an External metric with an AverageValue target.
+    https://keda.sh/docs/latest/concepts/scaling-deployments/
+    """
+    spec = scaled["spec"]
+    trigger = spec["triggers"][0]
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": spec["advanced"]["horizontalPodAutoscalerConfig"]["name"],
+                     "namespace": scaled["metadata"]["namespace"]},
+        "spec": {
+            "scaleTargetRef": spec["scaleTargetRef"],
+            "minReplicas": max(1, spec["minReplicaCount"]),
+            "maxReplicas": spec["maxReplicaCount"],
+            "metrics": [{"type": "External", "external": {
+                "metric": {"name": "s0-prometheus"},
+                "target": {"type": "AverageValue",
+                           "averageValue": trigger["metadata"]["threshold"]},
+            }}],
+            "behavior": spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"],
+        },
+    }
+
+
+def ingress(model: Model, vpc_cidr: pulumi.Input[str], engine: EngineImage = VLLM
+            ) -> dict[str, Any]:
+    """Internal ALB (AWS Load Balancer Controller), reachable from the VPC range only.
+
+    IP targets (no NodePort hop), health checks on /health, and an idle timeout long enough for a
+    streamed completion that pauses between tokens under load (ALB default: 60 s).
+    https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/ingress/annotations/
+    """
+    a = "alb.ingress.kubernetes.io/"
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _meta(model, annotations={
+            f"{a}scheme": "internal",
+            f"{a}target-type": "ip",
+            f"{a}inbound-cidrs": vpc_cidr,
+            f"{a}healthcheck-path": engine.health_path,
+            f"{a}success-codes": "200",
+            f"{a}load-balancer-attributes": "idle_timeout.timeout_seconds=600,"
+                                            "routing.http.drop_invalid_header_fields.enabled=true",
+            f"{a}target-group-attributes": "deregistration_delay.timeout_seconds="
+                                           f"{termination_grace_seconds(model)}",
+        }),
+        "spec": {
+            "ingressClassName": "alb",
+            "rules": [{"http": {"paths": [{
+                "path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": model.name,
+                                        "port": {"name": HTTP_PORT_NAME}}},
+            }]}}],
+        },
+    }
+
+
+_S3 = re.compile(r"^s3://([^/]+)/?(.*?)/?$")
+
+
+def weights_read_policy(weights_uri: str, partition: str = "aws") -> dict[str, Any]:
+    """Read-only access to exactly the `weightsUri` prefix: list it, get its objects."""
+    match = _S3.match(weights_uri)
+    if match is None:
+        raise ValueError(f"not an s3:// URI: {weights_uri!r}")
+    bucket, prefix = match.group(1), match.group(2)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadWeights", "Effect": "Allow", "Action": ["s3:GetObject"],
+             "Resource": [f"arn:{partition}:s3:::{bucket}/{prefix}/*"]},
+            {"Sid": "ListWeightsPrefix", "Effect": "Allow", "Action": ["s3:ListBucket"],
+             "Resource": [f"arn:{partition}:s3:::{bucket}"],
+             "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}},
+        ],
+    }
+
+
+def cluster_url(model: Model) -> str:
+    return (f"http://{model.name}.{namespace_name(model)}.svc.cluster.local:{SERVICE_PORT}"
+            "/v1/chat/completions")
+
+
+def port_forward_command(model: Model) -> str:
+    """Paste-ready: forward the Service, stream one chat completion, stop the forward."""
+    body = json.dumps({
+        "model": served_model_name(model),
+        "messages": [{"role": "user", "content": "Say hello in one sentence."}],
+        "max_tokens": 64,
+        "stream": True,
+    })
+    return (f"kubectl -n {namespace_name(model)} port-forward svc/{model.name} 8080:{SERVICE_PORT}"
+            f" & sleep 3 && curl -N http://localhost:8080/v1/chat/completions "
+            f"-H 'Content-Type: application/json' -d '{body}'; kill $!")
+
+
+# --------------------------------------------------------------------------------------------
+# component
+
+
+@dataclass(frozen=True)
+class ModelServingArgs:
+    """What one model's serving stack needs from the platform.
+
+    `node_selector` selects the model's Karpenter NodePool by our stable node label (part 1);
+    `depends_on` holds the NodePools, the device plugin and KEDA, so pods are not created before
+    GPU capacity can exist; `metrics` is where the autoscaler reads vLLM's gauges.
+    """
+
+    model: Model
+    naming: Naming
+    cluster_name: pulumi.Input[str]
+    region: str
+    node_selector: Mapping[str, str]
+    metrics: MetricsSource
+    hosts: Sequence[GpuInstance] = ()
+    hf_token: Any = None
+    ingress: Ingress = "none"
+    vpc_cidr: pulumi.Input[str] = ""
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+def _k8s_opts(opts: pulumi.ResourceOptions, *deps: pulumi.Resource | None
+              ) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(depends_on=[d for d in deps if d is not None])
+    )
+
+
+class ModelServing(pulumi.ComponentResource):
+    """Namespace, identity, vLLM Deployment, Service, PDB, autoscaler (and ALB) for one model."""
+
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ModelServingArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-hosting:eks:ModelServing", name, None, opts)
+        model = args.model
+        child = pulumi.ResourceOptions(parent=self)
+        after = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+
+        ns = k8s.core.v1.Namespace(f"{name}-namespace", metadata=namespace(model)["metadata"],
+                                   opts=child)
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+
+        sa_obj = service_account(model)
+        sa = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account", metadata=sa_obj["metadata"],
+            automount_service_account_token=False, opts=in_ns)
+        role = self._weights_role(name, args, sa) if model.spec.weights_uri else None
+
+        secret = None
+        with_token = needs_hf_token(model, args.hf_token is not None)
+        if with_token:
+            sec = hf_token_secret(model, args.hf_token)
+            secret = k8s.core.v1.Secret(
+                f"{name}-hf-token", metadata=sec["metadata"], type=sec["type"],
+                string_data=sec["stringData"], opts=in_ns)
+
+        dep_obj = deployment(model, region=args.region, node_selector=args.node_selector,
+                             with_hf_token=with_token, hosts=args.hosts)
+        # Node launch + 10-20 GB image pull + a 10-minute load: well past Pulumi's 10-minute
+        # default await. https://www.pulumi.com/registry/packages/kubernetes/api-docs/apps/v1/deployment/
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment", metadata=dep_obj["metadata"], spec=dep_obj["spec"],
+            opts=pulumi.ResourceOptions.merge(
+                _k8s_opts(after, ns, sa, secret, role),
+                pulumi.ResourceOptions(custom_timeouts=ROLLOUT_TIMEOUTS)))
+        svc_obj = service(model)
+        self.service = k8s.core.v1.Service(f"{name}-service", metadata=svc_obj["metadata"],
+                                           spec=svc_obj["spec"], opts=in_ns)
+        pdb_obj = pod_disruption_budget(model)
+        k8s.policy.v1.PodDisruptionBudget(f"{name}-pdb", metadata=pdb_obj["metadata"],
+                                          spec=pdb_obj["spec"], opts=in_ns)
+        so = scaled_object(model, args.metrics)
+        k8s.apiextensions.CustomResource(
+            f"{name}-scaler", api_version=so["apiVersion"], kind=so["kind"],
+            metadata=so["metadata"], spec=so["spec"],
+            opts=_k8s_opts(after, ns, self.deployment))
+        if args.ingress == "internal-alb":
+            ing = ingress(model, args.vpc_cidr)
+            k8s.networking.v1.Ingress(
+                f"{name}-ingress", metadata=ing["metadata"], spec=ing["spec"],
+                opts=_k8s_opts(after, ns, self.service))
+
+        self.url = pulumi.Output.from_input(cluster_url(model))
+        self.register_outputs({"url": self.url})
+
+    def _weights_role(self, name: str, args: ModelServingArgs,
+                      sa: k8s.core.v1.ServiceAccount) -> aws.eks.PodIdentityAssociation:
+        """IAM role reading only `weightsUri`, bound to the model's service account."""
+        model = args.model
+        tags = args.naming.tags(model=model.name)
+        child = pulumi.ResourceOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        role = aws.iam.Role(
+            f"{name}-weights-role",
+            description=f"vLLM pods of {model.name}: read {model.spec.weights_uri}",
+            assume_role_policy=pulumi.Output.all(account.account_id, args.cluster_name).apply(
+                lambda a: pod_identity_trust_policy(
+                    account=a[0], cluster_name=a[1], namespace=namespace_name(model),
+                    service_account=model.name)),
+            tags=tags, opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-weights-read", role=role.id,
+            policy=partition.partition.apply(
+                lambda p: json.dumps(weights_read_policy(str(model.spec.weights_uri), p))),
+            opts=child)
+        return aws.eks.PodIdentityAssociation(
+            f"{name}-pod-identity", cluster_name=args.cluster_name,
+            namespace=namespace_name(model), service_account=model.name,
+            role_arn=role.arn, tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[sa, *args.depends_on]))
