@@ -297,11 +297,10 @@ def test_execution_role_is_least_privilege(one):
         "arn:aws:ec2:eu-west-1:123456789012:vpc/vpc-0mock")
 
 
-def test_inference_components_use_the_platforms_aws_native_provider_in_the_stack_region(one):
+def test_inference_components_use_the_stacks_aws_native_provider_in_the_stack_region(one):
     (native,) = [r for r in one.resources if r.type == "pulumi:providers:aws-native"]
     assert native.inputs["region"] == "eu-west-1"
-    platform = one.one("llm-hosting:sagemaker:SageMakerPlatform")
-    assert native.parent == platform.urn
+    assert json.loads(native.inputs["defaultTags"])["tags"]["project"] == "llm-hosting"
     assert one.one(IC).provider.startswith(native.urn)
     for r in one.resources:
         if r.custom and r.type.startswith("aws:"):

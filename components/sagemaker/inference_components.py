@@ -105,7 +105,6 @@ class ModelDeploymentArgs:
     security_group_id: pulumi.Input[str]
     hf_token: Any  # secret Output or None
     topic_arn: str | None
-    native_provider: pulumi.ProviderResource
 
 
 class ModelDeployment(pulumi.ComponentResource):
@@ -163,11 +162,7 @@ class ModelDeployment(pulumi.ComponentResource):
                 },
             },
             tags=[{"key": k, "value": v} for k, v in sorted(tags.items())],
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.native_provider,
-                ignore_changes=["runtimeConfig"],
-            ),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["runtimeConfig"]),
         )
         self.inference_component_name = component.inference_component_name.apply(
             lambda n: n or args.inference_component_name

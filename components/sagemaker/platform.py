@@ -5,9 +5,7 @@ endpoint config, endpoint) -> per model: SageMaker model, component alarms, infe
 copy autoscaling -> dashboard. Packing (which variant, how many copies per instance) is decided
 by `packing.plan_variants` before anything registers.
 
-The stack disables default providers and `__main__` passes only the `aws` provider, so this
-component creates the `aws-native` provider the inference components need, parented to itself,
-with the stack's region and the same default tags (`__main__` may take this over later).
+The `aws` and `aws-native` providers come from `__main__` through the parent chain.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws_native as aws_native
 
 from components.sagemaker.alarms import EndpointAlarms, EndpointAlarmsArgs
 from components.sagemaker.containers import image_for, uses_hub, weights_location
@@ -68,12 +65,6 @@ class SageMakerPlatform(pulumi.ComponentResource):
         ic_names = {p.model.name: naming.physical(p.model.name) for p in placements}
         topic = config.sagemaker.alarm_topic_arn
 
-        native = aws_native.Provider(
-            f"{name}-aws-native",
-            region=config.region,
-            default_tags={"tags": naming.tags()},
-            opts=child,
-        )
         role = ExecutionRole(
             f"{name}-role",
             ExecutionRoleArgs(
@@ -123,7 +114,6 @@ class SageMakerPlatform(pulumi.ComponentResource):
                     security_group_id=endpoint.security_group_id,
                     hf_token=config.hf_token,
                     topic_arn=topic,
-                    native_provider=native,
                 ),
                 child,
             )
