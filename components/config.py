@@ -370,6 +370,7 @@ class Model:
 
     spec: ModelConfig
     shape: ModelShape
+    request: SizingRequest
     instance: GpuInstance
     memory: MemoryEstimate
     cost: CostEstimate
@@ -740,7 +741,9 @@ def _model(i: int, spec: ModelConfig, platform: Platform | None) -> tuple[Model 
         return None, problems
     memory = estimate_memory(request, instance)
     cost = estimate_cost(request, instance, pricing, spec.min_replicas, spec.replicas_max)
-    return Model(spec=spec, shape=shape, instance=instance, memory=memory, cost=cost), problems
+    model = Model(spec=spec, shape=shape, request=request, instance=instance, memory=memory,
+                  cost=cost)
+    return model, problems
 
 
 def _instance(

@@ -175,7 +175,7 @@ def test_70b_fp16_pool_only_launches_instances_whose_gpus_hold_it(models):
     allowed = launchable(pool)
     assert allowed, "the pool must admit at least the sized instance"
     assert model.instance in allowed
-    request = nodepool.sizing_request(model)
+    request = model.request
     for inst in allowed:
         assert inst.gpu_count >= 8
         assert estimate_memory(request, inst).fits, f"{inst.name} admitted but too small"
@@ -195,7 +195,7 @@ def test_8b_pool_never_asks_for_p5_and_keeps_one_replica_per_node(models):
     allowed = launchable(pool)
     assert allowed and all(not i.family.startswith("p5") for i in allowed)
     assert {i.gpu_count for i in allowed} == {1}
-    request = nodepool.sizing_request(model)
+    request = model.request
     assert all(estimate_memory(request, i).fits for i in allowed)
 
 
@@ -206,7 +206,7 @@ def test_price_ratio_widens_the_choice_without_admitting_non_fitting_gpus(models
     wide = {i.name for i in launchable(nodepool.node_pool(model, eks(
         instance_price_ratio=5.0)))}
     assert narrow < wide
-    request = nodepool.sizing_request(model)
+    request = model.request
     assert all(estimate_memory(request, GPU_INSTANCES[n]).fits for n in wide)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from components.config import Model
 from components.facts import GPU_INSTANCES, GpuInstance
-from components.sizing import GIB, SizingRequest, estimate_memory, weight_bytes
+from components.sizing import GIB, estimate_memory, weight_bytes
 
 HOST_RESERVED_MEMORY_MIB = 1024
 """`ECS_RESERVED_MEMORY`: kept from tasks for Docker, the ECS agent and the CloudWatch agent.
@@ -109,15 +109,7 @@ def spot_instance_types(model: Model) -> list[str]:
     """Types a Spot replica fits as well as on the sized type: same GPU count, at least its vCPUs
     and memory (so the task reservation fits), and the model fits the GPU memory. Cheapest
     first, the sized type always included."""
-    chosen, spec = model.instance, model.spec
-    request = SizingRequest(
-        shape=model.shape,
-        quantization=spec.quantization,
-        gpus_per_replica=spec.gpus_per_replica,
-        max_input_tokens=spec.max_input_tokens,
-        max_total_tokens=spec.max_total_tokens,
-        concurrency_target=spec.concurrency_target,
-    )
+    chosen, request = model.instance, model.request
 
     def fits(inst: GpuInstance) -> bool:
         return (inst.gpu_count == chosen.gpu_count and inst.vcpus >= chosen.vcpus

@@ -21,7 +21,7 @@ from components.config import EksConfig, Model
 from components.eks.labels import GPU_RESOURCE, GPU_TAINT, gpu_node_labels, node_pool_name
 from components.facts import GPU_INSTANCES, GpuInstance
 from components.facts.charts import AL2023_AMI_ALIAS, BOTTLEROCKET_AMI_ALIAS
-from components.sizing import SizingRequest, estimate_memory
+from components.sizing import estimate_memory
 
 CONSOLIDATE_AFTER = "30m"
 """How long a node must stay empty/underutilized before Karpenter consolidates it. A replica
@@ -88,18 +88,6 @@ class GpuRequirements:
         )
 
 
-def sizing_request(model: Model) -> SizingRequest:
-    """The sizing request config validation used for `model`."""
-    spec = model.spec
-    return SizingRequest(
-        shape=model.shape,
-        quantization=spec.quantization,
-        gpus_per_replica=spec.gpus_per_replica,
-        max_input_tokens=spec.max_input_tokens,
-        max_total_tokens=spec.max_total_tokens,
-        concurrency_target=spec.concurrency_target,
-    )
-
 
 def _price_per_replica(instance: GpuInstance, gpus_per_replica: int) -> float:
     return instance.ec2_usd_per_hour / (instance.gpu_count // gpus_per_replica)
@@ -116,7 +104,7 @@ def gpu_candidates(model: Model, price_ratio: float) -> tuple[GpuInstance, ...]:
     """
     if model.spec.instance_type is not None:
         return (model.instance,)
-    request = sizing_request(model)
+    request = model.request
     tp = request.gpus_per_replica
     ceiling = _price_per_replica(model.instance, tp) * price_ratio
     max_gpus = max(tp, model.instance.gpu_count)
@@ -140,7 +128,7 @@ def gpu_requirements(model: Model, price_ratio: float) -> GpuRequirements:
     families = tuple(dict.fromkeys(i.family for i in candidates))
     # Per-GPU memory a replica needs, before vLLM's utilization cap (sizing works on the capped
     # budget): the floor any launched GPU must meet.
-    needed = model.memory.required_gib_per_gpu * 1024 / sizing_request(model).gpu_memory_utilization
+    needed = model.memory.required_gib_per_gpu * 1024 / model.request.gpu_memory_utilization
     return GpuRequirements(
         families=families,
         categories=tuple(sorted({_category(f) for f in families})),
