@@ -45,23 +45,22 @@ def _parse(stack: StackFile, platform: str | None = None,
     )
 
 
-def _component_of(resource: Recorded, by_urn: dict[str, Recorded]) -> str:
-    """The top-level component a resource belongs to (its ancestor just below the stack)."""
-    node = resource
-    while node.parent in by_urn:
-        node = by_urn[node.parent]
-    return f"{node.type} {node.name}" if node is not resource or not resource.custom else "(stack)"
-
-
-def group_resources(graph: Graph) -> dict[str, list[Recorded]]:
-    by_urn = {r.urn: r for r in graph.resources}
-    groups: dict[str, list[Recorded]] = {}
+def resource_tree(graph: Graph) -> list[tuple[int, Recorded]]:
+    """(depth, resource) in parent-before-children order: components read as they nest."""
+    urns = {r.urn for r in graph.resources}
+    children: dict[str, list[Recorded]] = {}
     for r in graph.resources:
-        if r.type.startswith("pulumi:providers:"):
-            groups.setdefault("(providers)", []).append(r)
-            continue
-        groups.setdefault(_component_of(r, by_urn), []).append(r)
-    return groups
+        children.setdefault(r.parent if r.parent in urns else "", []).append(r)
+    ordered: list[tuple[int, Recorded]] = []
+
+    def walk(parent: str, depth: int) -> None:
+        # Components first, then their leaf resources by type, so each level reads like a list.
+        for r in sorted(children.get(parent, []), key=lambda r: (r.custom, r.type, r.name)):
+            ordered.append((depth, r))
+            walk(r.urn, depth + 1)
+
+    walk("", 0)
+    return ordered
 
 
 @dataclass
@@ -141,11 +140,8 @@ def render(plan: Plan) -> str:
     doc, graph = plan.doc, plan.graph
     parts = [f"stack {doc['stack']}  platform {doc['platform']}", ""]
     if graph is not None:
-        groups = group_resources(graph)
         parts.append(f"pulumi up would create {len(graph.resources)} resources:")
-        for group, members in groups.items():
-            parts.append(f"  {group}  ({len(members)})")
-            parts += [f"    {r.type}  {r.name}" for r in members]
+        parts += [f"  {'  ' * depth}{r.type}  {r.name}" for depth, r in resource_tree(graph)]
         parts.append("")
     parts.append("Models (sizing and cost; prices are on-demand us-east-1):")
     parts.append(render_models(doc["models"]))

@@ -42,6 +42,18 @@ def test_plan_json_for_every_example_stack(path, capsys):
         ]
 
 
+def test_plan_lists_resources_nested_under_their_component(capsys):
+    assert plan.main(["--stack", "dev"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    network = lines.index("  llm-hosting:network:Network  network")
+    vpc = next(i for i, line in enumerate(lines) if line.endswith("awsx:ec2:Vpc  network-vpc"))
+    assert vpc > network and lines[vpc].startswith("    awsx:ec2:Vpc")
+    header = next(i for i, line in enumerate(lines) if "pulumi up would create" in line)
+    count = int(lines[header].split()[4])
+    section = lines[header + 1:lines.index("", header)]
+    assert len(section) == count  # every recorded resource is listed once
+
+
 def test_plan_table_shows_sizing_and_cost(capsys):
     plan.main(["--stack", "prod"])
     out = capsys.readouterr().out
