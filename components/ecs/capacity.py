@@ -73,8 +73,17 @@ class GpuCapacityArgs:
 
 
 def warm_pool_args(config: EcsConfig) -> aws.autoscaling.GroupWarmPoolArgs:
-    """Stopped, no ReuseOnScaleIn (see the module docstring for the AWS rules)."""
-    return aws.autoscaling.GroupWarmPoolArgs(pool_state="Stopped", min_size=config.warm_pool_size)
+    """Stopped, no ReuseOnScaleIn (see the module docstring for the AWS rules), and exactly
+    `warmPoolSize` instances. Without `MaxGroupPreparedCapacity` the pool is sized
+    `MaxSize - DesiredCapacity` (up to 2x maxReplicas stopped GPU hosts, each with its gp3 volume
+    and a 10+ GB image pull); "only when MaxGroupPreparedCapacity and MinSize are set to the same
+    value does the warm pool have an absolute size."
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html"""
+    return aws.autoscaling.GroupWarmPoolArgs(
+        pool_state="Stopped",
+        min_size=config.warm_pool_size,
+        max_group_prepared_capacity=config.warm_pool_size,
+    )
 
 
 def managed_scaling_args(

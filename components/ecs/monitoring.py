@@ -111,13 +111,15 @@ class ModelMonitoring(pulumi.ComponentResource):
             comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
             datapoints_to_alarm=5, treat_missing_data="notBreaching", **common,
         )
+        # One 5-minute sum, so a burst inside a single minute counts as much as a trickle.
         aws.cloudwatch.MetricAlarm(
             f"{name}-target-5xx",
             alarm_description=f"{model}: engines returned over {TARGET_5XX_PER_5_MIN:.0f} 5XX "
                               "in 5 minutes",
             metric_name="HTTPCode_Target_5XX_Count", statistic="Sum",
-            comparison_operator="GreaterThanThreshold", threshold=TARGET_5XX_PER_5_MIN / 5,
-            datapoints_to_alarm=3, treat_missing_data="notBreaching", **common,
+            comparison_operator="GreaterThanThreshold", threshold=TARGET_5XX_PER_5_MIN,
+            treat_missing_data="notBreaching",
+            **{**common, "period": 300, "evaluation_periods": 1},
         )
         aws.cloudwatch.MetricAlarm(
             f"{name}-p90-latency",

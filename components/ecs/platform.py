@@ -20,7 +20,7 @@ from components.ecs.capacity import GpuCapacity, GpuCapacityArgs
 from components.ecs.loadbalancer import LoadBalancer, LoadBalancerArgs
 from components.ecs.monitoring import ModelMonitoring, MonitoringArgs
 from components.ecs.placement import task_shape
-from components.ecs.service import ModelService, ModelServiceArgs
+from components.ecs.service import ModelService, ModelServiceArgs, listener_priorities
 from components.facts.images import ADOT_COLLECTOR_IMAGE, AWS_CLI_IMAGE, ENGINE_IMAGES
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class EcsPlatform(pulumi.ComponentResource):
         account = aws.get_caller_identity_output(opts=invoke).account_id
         partition = aws.get_partition_output(opts=invoke).partition
         cluster_name = naming.cluster_name
+        listener_priorities([m.name for m in config.models])  # fail in preview on a collision
 
         cluster = aws.ecs.Cluster(
             f"{name}-cluster",

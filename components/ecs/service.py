@@ -63,6 +63,20 @@ def listener_priority(model_name: str) -> int:
     return 1 + zlib.crc32(model_name.encode()) % 50000
 
 
+def listener_priorities(model_names: list[str]) -> dict[str, int]:
+    """Every model's rule priority; two names hashing to one priority fail here, in preview,
+    instead of as `PriorityInUse` halfway through `pulumi up`."""
+    seen: dict[int, str] = {}
+    for model_name in model_names:
+        priority = listener_priority(model_name)
+        if priority in seen:
+            raise ValueError(
+                f"models {seen[priority]!r} and {model_name!r} map to the same ALB rule priority "
+                f"{priority}; rename one of them")
+        seen[priority] = model_name
+    return {n: p for p, n in seen.items()}
+
+
 def path_rewrite(model_name: str) -> tuple[str, str]:
     """ALB URL-rewrite regex and replacement that strip `/<model>` from the path."""
     return f"^/{model_name}/(.*)$", "/$1"

@@ -63,26 +63,23 @@ def cloudwatch_agent_config() -> dict[str, object]:
     }
 
 
-_TEMPLATE = r"""#!/bin/bash
+_AGENT = r"""#!/bin/bash
 set -euo pipefail
 cat <<'ECSCONFIG' >> /etc/ecs/ecs.config
 @AGENT@
 ECSCONFIG
+"""
 
-command -v aws >/dev/null || dnf install -y awscli-2
-dnf install -y amazon-cloudwatch-agent
-cat <<'CWCONFIG' > /opt/aws/amazon-cloudwatch-agent/etc/llm-hosting-gpu.json
-@CW@
-CWCONFIG
-/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
-  -c file:/opt/aws/amazon-cloudwatch-agent/etc/llm-hosting-gpu.json
-
+_WARM_POOL = r"""
+# The lifecycle hook must always be completed: everything after the unit is enabled is optional,
+# so a failed package install can no longer hold a launch in Pending:Wait for the heartbeat.
+command -v aws >/dev/null || dnf install -y awscli-2 || echo "llm-hosting: awscli-2 install failed"
 cat <<'PREPARE' > /usr/local/sbin/llm-hosting-prepare
 #!/bin/bash
 # Runs on every boot: pull images while headed for the warm pool, then release the hook.
-TOKEN=$(curl -sX PUT http://169.254.169.254/latest/api/token \
+TOKEN=$(curl -sf --retry 5 --retry-connrefused -X PUT http://169.254.169.254/latest/api/token \
   -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
-md() { curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" \
+md() { curl -sf --retry 5 -H "X-aws-ec2-metadata-token: $TOKEN" \
   "http://169.254.169.254/latest/meta-data/$1"; }
 INSTANCE_ID=$(md instance-id)
 STATE=$(md autoscaling/target-lifecycle-state || echo InService)
@@ -97,7 +94,7 @@ cat <<'UNIT' > /etc/systemd/system/llm-hosting-prepare.service
 [Unit]
 Description=Prepare a GPU instance for the warm pool (llm-hosting)
 After=docker.service network-online.target
-Wants=network-online.target
+Wants=docker.service network-online.target
 
 [Service]
 Type=oneshot
@@ -110,6 +107,20 @@ systemctl daemon-reload
 systemctl enable --now --no-block llm-hosting-prepare.service
 """
 
+_GPU_METRICS = r"""
+# GPU utilization metrics: best effort, never blocks the instance from serving.
+if dnf install -y amazon-cloudwatch-agent; then
+  cat <<'CWCONFIG' > /opt/aws/amazon-cloudwatch-agent/etc/llm-hosting-gpu.json
+@CW@
+CWCONFIG
+  /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
+    -c file:/opt/aws/amazon-cloudwatch-agent/etc/llm-hosting-gpu.json \
+    || echo "llm-hosting: CloudWatch agent did not start"
+else
+  echo "llm-hosting: amazon-cloudwatch-agent install failed; no GPU utilization metrics"
+fi
+"""
+
 
 def user_data(
     *,
@@ -119,20 +130,23 @@ def user_data(
     warm_pool_group: str | None,
 ) -> str:
     """The instance's bash user data. `warm_pool_group` is the on-demand group's name when it
-    has a warm pool (and so the lifecycle hook); Spot groups pass None and pull at task start."""
+    has a warm pool (and so the lifecycle hook): only then is the boot unit that pre-pulls
+    `images` and completes the hook installed. Spot groups pass None and pull at task start."""
     agent = "\n".join(f"{k}={v}" for k, v in ecs_agent_config(cluster_name).items())
-    pulls = "\n".join(f"  docker pull {image} || true" for image in images)
-    complete = ""
+    script = _AGENT.replace("@AGENT@", agent)
     if warm_pool_group is not None:
+        pulls = "\n".join(f"  docker pull {image} || true" for image in images)
+        # Retried: a transient API or credential error would otherwise hold the instance in
+        # Pending:Wait until the heartbeat timeout.
         complete = (
-            f"aws autoscaling complete-lifecycle-action --region {region} "
+            "for attempt in 1 2 3 4 5; do\n"
+            f"  aws autoscaling complete-lifecycle-action --region {region} "
             f"--auto-scaling-group-name {warm_pool_group} "
             f"--lifecycle-hook-name {LIFECYCLE_HOOK_NAME} "
-            '--instance-id "$INSTANCE_ID" --lifecycle-action-result CONTINUE || true'
+            '--instance-id "$INSTANCE_ID" --lifecycle-action-result CONTINUE && break\n'
+            '  echo "llm-hosting: complete-lifecycle-action attempt $attempt failed"; sleep 10\n'
+            "done"
         )
-    return (
-        _TEMPLATE.replace("@AGENT@", agent)
-        .replace("@CW@", json.dumps(cloudwatch_agent_config(), indent=1))
-        .replace("@PULLS@", pulls or "  true")
-        .replace("@COMPLETE@", complete)
-    )
+        script += (_WARM_POOL.replace("@PULLS@", pulls or "  true")
+                   .replace("@COMPLETE@", complete))
+    return script + _GPU_METRICS.replace("@CW@", json.dumps(cloudwatch_agent_config(), indent=1))
