@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
+import sys
+import types
 from typing import Any
 
 import pytest
+from botocore import xform_name
 
 from components.offline import SECRET_SIG, Graph, run_program, unwrap
-from components.sagemaker.api import request_problems
+from components.sagemaker.api import request_problems, service_model
 
-EC = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+EC = "aws-native:sagemaker:EndpointConfig"
 EP = "aws:sagemaker/endpoint:Endpoint"
 MODEL = "aws:sagemaker/model:Model"
 IC = "aws-native:sagemaker:InferenceComponent"
@@ -46,24 +50,9 @@ def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
 
 
 def endpoint_config_request(inputs: dict[str, Any], name: str) -> dict[str, Any]:
-    variants = []
-    for variant in inputs["productionVariants"]:
-        v = dict(variant)
-        routing = v.pop("routingConfigs", None)
-        v = pascal(v)
-        if routing:
-            (v["RoutingConfig"],) = pascal(routing)  # one routing config per variant
-        variants.append(v)
-    request: dict[str, Any] = {
-        "EndpointConfigName": name,
-        "ExecutionRoleArn": ROLE_ARN,
-        "ProductionVariants": variants,
-        "Tags": tag_list(inputs.get("tags", {})),
-    }
-    if "kmsKeyArn" in inputs:
-        request["KmsKeyId"] = inputs["kmsKeyArn"]
-    if "dataCaptureConfig" in inputs:
-        request["DataCaptureConfig"] = pascal(inputs["dataCaptureConfig"])
+    """aws-native inputs are the API's members, camelCased; tags are already a Key/Value list."""
+    request = pascal(inputs)
+    request.update(EndpointConfigName=name, ExecutionRoleArn=ROLE_ARN)
     return request
 
 
@@ -111,6 +100,7 @@ ONE_MODEL: dict[str, Any] = {
     "aws:region": "eu-west-1",
     "llm-hosting:environment": "dev",
     "llm-hosting:platform": "sagemaker",
+    "llm-hosting:sagemaker": {"endpointDeployment": "rolling"},
     "llm-hosting:models": [
         {
             "name": "llama-8b",
@@ -131,8 +121,7 @@ THREE_MODELS: dict[str, Any] = {
     "llm-hosting:environment": "staging",
     "llm-hosting:platform": "sagemaker",
     "llm-hosting:hfToken": TOKEN,
-    "llm-hosting:sagemaker": {"endpointDeployment": "rolling",
-                              "alarmTopicArn": "arn:aws:sns:us-west-2:123456789012:oncall"},
+    "llm-hosting:sagemaker": {"alarmTopicArn": "arn:aws:sns:us-west-2:123456789012:oncall"},
     "llm-hosting:models": [
         {"name": "llama-8b", "modelId": "meta-llama/Llama-3.1-8B-Instruct", "engine": "vllm",
          "instanceType": "g5.12xlarge", "minReplicas": 2, "maxReplicas": 4,
@@ -173,20 +162,32 @@ def test_one_model_builds_one_endpoint_one_variant_one_component(one):
     assert variant["variantName"] == "g6-xlarge" and variant["instanceType"] == "ml.g6.xlarge"
     assert variant["managedInstanceScaling"] == {
         "status": "ENABLED", "minInstanceCount": 1, "maxInstanceCount": 2}
-    assert variant["routingConfigs"] == [{"routingStrategy": "LEAST_OUTSTANDING_REQUESTS"}]
+    assert variant["routingConfig"] == {"routingStrategy": "LEAST_OUTSTANDING_REQUESTS"}
     assert variant["containerStartupHealthCheckTimeoutInSeconds"] >= 600
     assert variant["modelDataDownloadTimeoutInSeconds"] >= 600
 
 
 def test_endpoint_config_and_endpoint_are_valid_sagemaker_requests(one):
     config = one.one(EC)
-    request = endpoint_config_request(config.inputs, config.outputs["name"])
+    request = endpoint_config_request(config.inputs, config.outputs["endpointConfigName"])
     assert request_problems("sagemaker", "CreateEndpointConfig", request) == []
     role = one.one("aws:iam/role:Role", "sagemaker-role-role")
     assert config.inputs["executionRoleArn"] == role.outputs["arn"]
     endpoint = one.one(EP)
     assert request_problems("sagemaker", "CreateEndpoint", endpoint_request(endpoint.inputs)) == []
-    assert endpoint.inputs["endpointConfigName"] == config.outputs["name"]
+    assert endpoint.inputs["endpointConfigName"] == config.outputs["endpointConfigName"]
+
+
+def test_endpoint_config_places_the_instances_in_the_private_subnets_isolated(one):
+    """In inference-component mode VPC placement and network isolation are endpoint-level
+    (CreateEndpointConfig `VpcConfig`/`EnableNetworkIsolation`); on the model alone they would
+    not place the instances in the VPC."""
+    config = one.one(EC).inputs
+    sg = next(r for r in one.of_type("aws:ec2/securityGroup:SecurityGroup")
+              if r.name == "sagemaker-endpoint-sg")
+    assert config["vpcConfig"] == {"subnets": ["subnet-private-0", "subnet-private-1"],
+                                   "securityGroupIds": [f"{sg.name}-id"]}
+    assert config["enableNetworkIsolation"] is True  # S3 weights only: no outbound network
 
 
 def test_inference_component_is_a_valid_request_sized_from_sizing(one):
@@ -234,10 +235,11 @@ def test_security_group_has_no_ingress_and_no_internet_egress_without_hub_models
     assert any(e.get("prefixListIds") == ["pl-63a5400a"] for e in sg.inputs["egress"])
 
 
-def test_endpoint_deploys_blue_green_and_rolls_back_on_the_variant_alarms(one):
+def test_single_variant_endpoint_rolls_and_rolls_back_on_the_variant_alarms(one):
     deployment = one.one(EP).inputs["deploymentConfig"]
-    routing = deployment["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
-    assert routing["type"] == "CANARY"
+    assert deployment["rollingUpdatePolicy"]["maximumBatchSize"] == {
+        "type": "CAPACITY_PERCENT", "value": 25}
+    assert "blueGreenUpdatePolicy" not in deployment
     names = {a["alarmName"] for a in deployment["autoRollbackConfiguration"]["alarms"]}
     alarms = {a.inputs["name"]: a.inputs for a in one.of_type(ALARM)}
     assert names == {"llm-hosting-dev-g6-xlarge-5xx", "llm-hosting-dev-g6-xlarge-latency-p90"}
@@ -308,24 +310,84 @@ def test_inference_components_use_the_stacks_aws_native_provider_in_the_stack_re
 
 
 def test_every_taggable_resource_is_tagged(one):
-    tagged = [EC, EP, MODEL, TARGET, ALARM, "aws:iam/role:Role",
+    tagged = [EP, MODEL, TARGET, ALARM, "aws:iam/role:Role",
               "aws:ec2/securityGroup:SecurityGroup"]
     for type_ in tagged:
         for r in one.of_type(type_):
             assert r.inputs["tags"]["stack"] == "dev", r.name
+    config_tags = {t["key"]: t["value"] for t in one.one(EC).inputs["tags"]}
+    assert config_tags["stack"] == "dev"
     ic_tags = {t["key"]: t["value"] for t in one.one(IC).inputs["tags"]}
     assert ic_tags["model"] == "llama-8b" and ic_tags["llm-hosting/platform"] == "sagemaker"
 
 
-def test_outputs_name_the_endpoint_components_and_a_streaming_invoke_command(one):
+#: Operations the AWS CLI deletes from its command table (awscli/customizations/removals.py):
+#: every event-stream operation, this one included, so no CLI command can stream.
+CLI_REMOVED = {("sagemaker-runtime", "invoke-endpoint-with-response-stream")}
+CLI_GLOBAL_OPTIONS = {"--region", "--cli-binary-format"}
+
+
+def cli_request(command: str) -> tuple[str, str, dict[str, Any]]:
+    """(service, operation, API request) of an `aws` command line, via botocore's model."""
+    aws, service, verb, *rest = shlex.split(command)
+    assert aws == "aws" and (service, verb) not in CLI_REMOVED
+    operation = {xform_name(op, "-"): op
+                 for op in service_model(service).operation_names}[verb]
+    members = {xform_name(m, "-"): m
+               for m in service_model(service).operation_model(operation).input_shape.members}
+    request: dict[str, Any] = {}
+    positional = []
+    while rest:
+        token = rest.pop(0)
+        if not token.startswith("--"):
+            positional.append(token)
+        elif token in CLI_GLOBAL_OPTIONS:
+            rest.pop(0)
+        else:
+            request[members[token[2:]]] = rest.pop(0)
+    assert positional == ["/dev/stdout"]  # invoke-endpoint's required outfile
+    return service, operation, request
+
+
+def test_outputs_name_the_endpoint_and_components_and_an_invoke_command_that_runs(one):
     exports = one.exports
     assert exports["endpointName"] == "llm-hosting-dev-endpoint"
     assert exports["inferenceComponentNames"] == {"llama-8b": "llm-hosting-dev-llama-8b"}
-    command = exports["invokeCommands"]["llama-8b"]
-    assert command.startswith("aws sagemaker-runtime invoke-endpoint-with-response-stream ")
-    assert "--endpoint-name llm-hosting-dev-endpoint" in command
-    assert "--inference-component-name llm-hosting-dev-llama-8b" in command
-    assert "--region eu-west-1" in command and '"stream": true' in command
+    service, operation, request = cli_request(exports["invokeCommands"]["llama-8b"])
+    assert (service, operation) == ("sagemaker-runtime", "InvokeEndpoint")
+    assert request_problems(service, operation, {**request, "Body": request["Body"].encode()}
+                            ) == []
+    assert request["EndpointName"] == "llm-hosting-dev-endpoint"
+    assert request["InferenceComponentName"] == "llm-hosting-dev-llama-8b"
+    assert json.loads(request["Body"])["messages"][0]["role"] == "user"
+
+
+def test_stream_command_streams_through_boto3_with_a_valid_request(one, monkeypatch, capsys):
+    argv = shlex.split(one.exports["streamCommands"]["llama-8b"])
+    assert argv[:2] == ["python3", "-c"]
+    calls: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+
+    class Client:
+        def invoke_endpoint_with_response_stream(self, **params: Any) -> dict[str, Any]:
+            calls.append((self.service, self.kwargs, params))
+            return {"Body": [{"PayloadPart": {"Bytes": b"GPUs "}},
+                             {"PayloadPart": {"Bytes": b"hum"}}]}
+
+    def client(service: str, **kwargs: Any) -> Client:
+        c = Client()
+        c.service, c.kwargs = service, kwargs
+        return c
+
+    monkeypatch.setitem(sys.modules, "boto3", types.SimpleNamespace(client=client))
+    monkeypatch.setattr(sys, "argv", ["-c", *argv[3:]])
+    exec(compile(argv[2], "<stream command>", "exec"), {})
+    ((service, kwargs, params),) = calls
+    assert (service, kwargs) == ("sagemaker-runtime", {"region_name": "eu-west-1"})
+    assert request_problems("sagemaker-runtime", "InvokeEndpointWithResponseStream",
+                            {**params, "Body": params["Body"].encode()}) == []
+    assert params["InferenceComponentName"] == "llm-hosting-dev-llama-8b"
+    assert json.loads(params["Body"])["stream"] is True
+    assert capsys.readouterr().out == "GPUs hum"
 
 
 def test_dashboard_shows_latency_percentiles_gpu_and_copies_vs_instances(one):
@@ -352,7 +414,8 @@ def test_models_on_one_instance_type_share_a_variant_packed_as_sizing_says(three
     alone = variants["g6e-xlarge"]
     assert alone["managedInstanceScaling"]["minInstanceCount"] == 0  # scales to zero
     assert alone["initialInstanceCount"] == 1
-    request = endpoint_config_request(three.one(EC).inputs, three.one(EC).outputs["name"])
+    request = endpoint_config_request(three.one(EC).inputs,
+                                      three.one(EC).outputs["endpointConfigName"])
     assert request_problems("sagemaker", "CreateEndpointConfig", request) == []
 
 
@@ -388,7 +451,11 @@ def test_tgi_model_from_the_hub_gets_the_token_only_as_a_secret(three):
     assert plain["SM_NUM_GPUS"] == "2" and plain["MAX_TOTAL_TOKENS"] == "4096"
     assert container["image"].startswith(
         "763104351884.dkr.ecr.us-west-2.amazonaws.com/huggingface-pytorch-tgi-inference:")
-    assert mistral["enableNetworkIsolation"] is False  # it must reach the Hub
+    # It must reach the Hub, and isolation is endpoint-wide: no container on this endpoint
+    # is isolated (the security group still limits egress to HTTPS).
+    assert mistral["enableNetworkIsolation"] is False
+    assert models["sagemaker-llama-8b-model"].inputs["enableNetworkIsolation"] is False
+    assert three.one(EC).inputs["enableNetworkIsolation"] is False
     llama = models["sagemaker-llama-8b-model"].inputs["primaryContainer"]["environment"]
     assert "HF_TOKEN" not in unwrap(llama)  # S3 weights need no token
     assert request_problems("sagemaker", "CreateModel", model_request(mistral)) == []
@@ -438,10 +505,12 @@ def test_scale_to_zero_model_gets_the_wake_up_step_policy_and_alarm(three):
     assert "llm-hosting-staging-llama-8b-zero-copies" in names
 
 
-def test_rolling_endpoint_deployment_and_alarm_notifications(three):
+def test_multi_variant_endpoint_deploys_blue_green_and_alarms_notify(three):
     deployment = three.one(EP).inputs["deploymentConfig"]
-    assert deployment["rollingUpdatePolicy"]["maximumBatchSize"] == {
-        "type": "CAPACITY_PERCENT", "value": 25}
+    routing = deployment["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
+    assert routing["type"] == "CANARY" and routing["canarySize"] == {
+        "type": "CAPACITY_PERCENT", "value": 10}
+    assert "rollingUpdatePolicy" not in deployment
     assert request_problems("sagemaker", "CreateEndpoint", endpoint_request(three.one(EP).inputs)
                             ) == []
     for alarm in three.of_type(ALARM):
@@ -462,3 +531,55 @@ def test_role_reads_exactly_each_weights_prefix_and_pulls_both_dlcs(three):
         "arn:aws:ecr:us-west-2:763104351884:repository/djl-inference",
         "arn:aws:ecr:us-west-2:763104351884:repository/huggingface-pytorch-tgi-inference",
     ]
+
+
+def scaling_requests(graph: Graph) -> list[tuple[str, str, dict[str, Any]]]:
+    """Targets, policies and alarms as Application Auto Scaling / CloudWatch API requests."""
+    requests = []
+    for r in graph.of_type(TARGET):
+        request = pascal({k: v for k, v in r.inputs.items() if k != "tags"})
+        requests.append(("application-autoscaling", "RegisterScalableTarget",
+                         {**request, "Tags": r.inputs["tags"]}))
+    for r in graph.of_type(POLICY):
+        request = pascal({**r.inputs, "policyName": r.name})
+        for step in request.get("StepScalingPolicyConfiguration", {}).get("StepAdjustments", []):
+            step["MetricIntervalLowerBound"] = float(step["MetricIntervalLowerBound"])
+        requests.append(("application-autoscaling", "PutScalingPolicy", request))
+    for r in graph.of_type(ALARM):
+        inputs = dict(r.inputs)
+        dimensions, tags = inputs.pop("dimensions"), inputs.pop("tags")
+        request = pascal({k: v for k, v in inputs.items() if k not in ("name", "okActions")})
+        request.update(AlarmName=inputs["name"], OKActions=inputs.get("okActions", []),
+                       Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+                       Tags=tag_list(tags))
+        request["Threshold"] = float(request["Threshold"])
+        # The mock invents `arn:aws:mock:...` for the wake-up policy's ARN.
+        request["AlarmActions"] = [a if a.startswith("arn:aws:sns:") else ROLE_ARN
+                                   for a in request["AlarmActions"]]
+        requests.append(("cloudwatch", "PutMetricAlarm", request))
+    return requests
+
+
+def test_autoscaling_and_alarms_are_valid_api_requests(three):
+    """Scalable dimension, predefined metric type, statistics, comparison operators: every enum
+    comes from the published API models, so a misspelt name fails here."""
+    requests = scaling_requests(three)
+    assert {op for _, op, _ in requests} == {"RegisterScalableTarget", "PutScalingPolicy",
+                                             "PutMetricAlarm"}
+    for service, operation, request in requests:
+        assert request_problems(service, operation, request) == [], (operation, request)
+
+
+def test_data_capture_when_on_is_encrypted_and_a_valid_request():
+    raw = copy.deepcopy(ONE_MODEL)
+    raw["llm-hosting:sagemaker"] = {"dataCapturePercent": 20,
+                                    "dataCaptureS3Uri": "s3://capture-bucket/llama"}
+    graph = run_program(raw, stack="dev")
+    config = graph.one(EC)
+    capture = config.inputs["dataCaptureConfig"]
+    key = graph.one("aws:kms/key:Key", "sagemaker-endpoint-key")
+    assert capture["kmsKeyId"] == key.outputs["arn"] and key.inputs["enableKeyRotation"] is True
+    assert capture["destinationS3Uri"] == "s3://capture-bucket/llama"
+    assert "kmsKeyId" not in config.inputs  # g6 has NVMe instance storage: no volume key
+    request = endpoint_config_request(config.inputs, config.outputs["endpointConfigName"])
+    assert request_problems("sagemaker", "CreateEndpointConfig", request) == []

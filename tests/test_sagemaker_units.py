@@ -254,3 +254,18 @@ def test_request_checks_catch_minimums_maximums_enums_patterns_and_unknown_membe
     assert "'ml.g5.96xlarge' is not one of ProductionVariantInstanceType's values" in problems
     assert "'bad.name' does not match" in problems
     assert "model_name" in problems  # an untranslated key is an unknown member
+
+
+def test_rolling_endpoint_updates_are_refused_for_several_instance_types():
+    # AWS deployment guardrails exclude multi-variant endpoints from rolling deployments.
+    models = [BASE["llm-hosting:models"][0],
+              {"name": "qwen-14b", "modelId": "Qwen/Qwen2.5-14B-Instruct",
+               "instanceType": "g6e.xlarge", "weightsUri": "s3://weights-bucket/qwen"}]
+    assert platform_problems(models=models, sagemaker={"endpointDeployment": "rolling"}) == (
+        "llm-hosting:sagemaker.endpointDeployment: 'rolling' is not available for an endpoint "
+        "with several production variants, and these models need 2 instance types "
+        "(ml.g5.12xlarge, ml.g6e.xlarge); use 'blueGreen' or size every model onto one "
+        "instance type",
+    )
+    assert sagemaker_problems(parse(models=models)) == []  # blueGreen (default) is fine
+    assert sagemaker_problems(parse(sagemaker={"endpointDeployment": "rolling"})) == []

@@ -1,5 +1,13 @@
 """The real-time endpoint in inference-component mode: security group, endpoint config, endpoint.
 
+* The endpoint config is `aws-native:sagemaker:EndpointConfig`, not pulumi-aws's
+  `EndpointConfiguration`: in inference-component mode the instances' VPC placement and network
+  isolation are endpoint-level (`VpcConfig`, `EnableNetworkIsolation` on CreateEndpointConfig,
+  which SageMaker accepts only for endpoints without a model in the variant), and pulumi-aws 7.x
+  has neither argument. AWS's own SDK sets them there for inference-component endpoints
+  (sagemaker-python-sdk `ModelBuilder._deploy_core_endpoint` ->
+  `endpoint_from_production_variants(vpc_config=..., enable_network_isolation=..., role=...)`).
+
 * One production variant per instance type (see `packing`), no model in the variant (models
   arrive as inference components), managed instance scaling between the instance counts the
   copies need, least-outstanding-requests routing (LLM requests vary by 100x in duration, so
@@ -15,7 +23,9 @@
   on, is always encrypted with this stack's key.
 * Updates: blue/green with a 10% canary (default) or rolling in 25% batches, both rolling back
   automatically when an alarm fires, so a bad config never removes serving capacity first.
-  https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails.html
+  https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails.html. Rolling is not
+  available for multi-variant endpoints (deployment-guardrails-exclusions.html), so validation
+  refuses `rolling` when the models need more than one instance type.
 * The endpoint config is immutable: a change creates a new one (Pulumi auto-names it, so the
   replacement is created before the old is deleted) and the endpoint switches to it under the
   deployment config above. The endpoint keeps its physical name, which the inference components
@@ -30,6 +40,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_aws_native as aws_native
 
 from components.config import SageMakerConfig
 from components.sagemaker.packing import VariantPlan
@@ -51,21 +62,25 @@ def volume_kms_allowed(plans: Sequence[VariantPlan]) -> bool:
     return not any(plan.instance.family in LOCAL_NVME_FAMILIES for plan in plans)
 
 
-def production_variant(plan: VariantPlan) -> dict[str, Any]:
-    """Pulumi args (snake_case) of one production variant; no `model_name` (IC mode)."""
-    return {
-        "variant_name": plan.name,
-        "instance_type": plan.instance_type,
-        "initial_instance_count": plan.initial_instances,
-        "container_startup_health_check_timeout_in_seconds": plan.startup_timeout_seconds,
-        "model_data_download_timeout_in_seconds": plan.startup_timeout_seconds,
-        "managed_instance_scaling": {
-            "status": "ENABLED",
-            "min_instance_count": plan.min_instances,
-            "max_instance_count": plan.max_instances,
-        },
-        "routing_configs": [{"routing_strategy": ROUTING_STRATEGY}],
-    }
+def production_variant(
+    plan: VariantPlan,
+) -> aws_native.sagemaker.EndpointConfigProductionVariantArgs:
+    """One production variant; no `model_name` (inference-component mode). Typed args: a
+    misspelt nested key in a dict would pass through untranslated and only AWS would reject it."""
+    return aws_native.sagemaker.EndpointConfigProductionVariantArgs(
+        variant_name=plan.name,
+        instance_type=plan.instance_type,
+        initial_instance_count=plan.initial_instances,
+        container_startup_health_check_timeout_in_seconds=plan.startup_timeout_seconds,
+        model_data_download_timeout_in_seconds=plan.startup_timeout_seconds,
+        managed_instance_scaling=aws_native.sagemaker.EndpointConfigManagedInstanceScalingArgs(
+            status="ENABLED",
+            min_instance_count=plan.min_instances,
+            max_instance_count=plan.max_instances,
+        ),
+        routing_config=aws_native.sagemaker.EndpointConfigRoutingConfigArgs(
+            routing_strategy=ROUTING_STRATEGY),
+    )
 
 
 def _execution_timeout(plans: Sequence[VariantPlan], wait: int) -> int:
@@ -111,7 +126,10 @@ class ServingEndpointArgs:
     rollback_alarm_names: pulumi.Input[list[str]]
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
+    subnet_ids: pulumi.Input[Sequence[str]]
     hub_egress: bool
+    """Some model downloads from the Hub: HTTPS to the internet, and no network isolation
+    (isolation is endpoint-wide in inference-component mode)."""
 
 
 class ServingEndpoint(pulumi.ComponentResource):
@@ -140,28 +158,36 @@ class ServingEndpoint(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(
                     child, pulumi.ResourceOptions(protect=naming.environment == "prod")),
             )
-        config = aws.sagemaker.EndpointConfiguration(
+        config = aws_native.sagemaker.EndpointConfig(
             f"{name}-config",
             execution_role_arn=args.execution_role_arn,
             production_variants=[production_variant(plan) for plan in args.plans],
-            kms_key_arn=key.arn if key is not None and kms_on_volume else None,
+            vpc_config=aws_native.sagemaker.EndpointConfigVpcConfigArgs(
+                subnets=args.subnet_ids,
+                security_group_ids=[self.security_group_id],
+            ),
+            enable_network_isolation=not args.hub_egress,
+            kms_key_id=key.arn if key is not None and kms_on_volume else None,
             data_capture_config=(
-                {
-                    "enable_capture": True,
-                    "initial_sampling_percentage": args.options.data_capture_percent,
-                    "destination_s3_uri": args.options.data_capture_s3_uri,
-                    "kms_key_id": key.arn,
-                    "capture_options": [{"capture_mode": "Input"}, {"capture_mode": "Output"}],
-                }
+                aws_native.sagemaker.EndpointConfigDataCaptureConfigArgs(
+                    enable_capture=True,
+                    initial_sampling_percentage=args.options.data_capture_percent,
+                    destination_s3_uri=args.options.data_capture_s3_uri or "",
+                    kms_key_id=key.arn,
+                    capture_options=[
+                        aws_native.sagemaker.EndpointConfigCaptureOptionArgs(capture_mode="Input"),
+                        aws_native.sagemaker.EndpointConfigCaptureOptionArgs(capture_mode="Output"),
+                    ],
+                )
                 if capture and key is not None else None
             ),
-            tags=naming.tags(),
+            tags=[{"key": k, "value": v} for k, v in sorted(naming.tags().items())],
             opts=child,
         )
         endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",
             name=args.endpoint_name,
-            endpoint_config_name=config.name,
+            endpoint_config_name=config.endpoint_config_name,
             deployment_config={
                 **deployment_policy(args.options.endpoint_deployment, args.plans),
                 "auto_rollback_configuration": {

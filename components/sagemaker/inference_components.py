@@ -1,11 +1,11 @@
 """One model on the endpoint: a SageMaker Model, its alarms, its inference component, scaling.
 
-* `aws.sagemaker.Model`: the DLC image of the stack's region, the engine environment, VPC
-  placement (private subnets + the endpoint's security group). With `weightsUri` the weights come
-  from S3 as uncompressed model data and the container runs with network isolation (no outbound
-  network at all, no token); without it the container downloads from the Hub and, for gated
-  models, gets `HF_TOKEN` as a Pulumi secret. pulumi-aws 7.x's EndpointConfiguration has no
-  `vpc_config`, so the VPC is set here, on the model the inference component runs.
+* `aws.sagemaker.Model`: the DLC image of the stack's region, the engine environment. With
+  `weightsUri` the weights come from S3 as uncompressed model data (no token); without it the
+  container downloads from the Hub and, for gated models, gets `HF_TOKEN` as a Pulumi secret.
+  VPC placement and network isolation take effect on the endpoint config in inference-component
+  mode (see `endpoint`); the model repeats the same values, as AWS's SDK does, so the model
+  stands on its own and reads the same in the console.
   The model is immutable; Pulumi auto-names it so a change creates the new model first and the
   inference component then rolls onto it.
 * `aws-native:sagemaker:InferenceComponent`: names its production variant, reserves GPUs, host
@@ -103,6 +103,8 @@ class ModelDeploymentArgs:
     execution_role_arn: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[str]]
     security_group_id: pulumi.Input[str]
+    network_isolation: bool
+    """Endpoint-wide in inference-component mode: true only when no model needs the Hub."""
     hf_token: Any  # secret Output or None
     topic_arn: str | None
 
@@ -128,7 +130,7 @@ class ModelDeployment(pulumi.ComponentResource):
                 subnets=args.subnet_ids,
                 security_group_ids=[args.security_group_id],
             ),
-            enable_network_isolation=not uses_hub(model),
+            enable_network_isolation=args.network_isolation,
             tags=tags,
             opts=child,
         )

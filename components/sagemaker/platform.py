@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -28,25 +28,51 @@ from components.sagemaker.packing import plan_variants
 if TYPE_CHECKING:  # platforms.py imports this module to register it
     from components.platforms import PlatformArgs
 
-SAMPLE_REQUEST = {
-    "messages": [{"role": "user", "content": "Write a haiku about GPUs."}],
-    "max_tokens": 256,
-    "stream": True,
-}
+SAMPLE_MESSAGES = [{"role": "user", "content": "Write a haiku about GPUs."}]
+"""OpenAI-style chat body: TGI takes it with `MESSAGES_API_ENABLED`, LMI's vLLM backend natively."""
+
+
+def _body(stream: bool) -> str:
+    return json.dumps({"messages": SAMPLE_MESSAGES, "max_tokens": 256, "stream": stream})
 
 
 def invoke_command(region: str, endpoint_name: str, component_name: str) -> str:
-    """A ready-to-paste streaming request (AWS CLI v2) for one inference component."""
+    """A ready-to-paste AWS CLI v2 request for one inference component (whole answer at once).
+
+    The AWS CLI has no streaming command: it deletes `sagemaker-runtime
+    invoke-endpoint-with-response-stream` from its command table, as it does every event-stream
+    operation (awscli/customizations/removals.py, "not yet fully supported"). So the CLI command
+    asks for the whole answer; `stream_command` streams through boto3.
+    """
     return " ".join([
-        "aws sagemaker-runtime invoke-endpoint-with-response-stream",
+        "aws sagemaker-runtime invoke-endpoint",
         f"--region {region}",
         f"--endpoint-name {endpoint_name}",
         f"--inference-component-name {component_name}",
         "--content-type application/json",
         "--cli-binary-format raw-in-base64-out",
-        f"--body {shlex.quote(json.dumps(SAMPLE_REQUEST))}",
+        f"--body {shlex.quote(_body(stream=False))}",
         "/dev/stdout",
     ])
+
+
+#: Values arrive as arguments, so the program has no quotes of its own to escape.
+STREAM_PROGRAM = "; ".join([
+    "import boto3, sys",
+    'r = boto3.client("sagemaker-runtime", region_name=sys.argv[1])'
+    ".invoke_endpoint_with_response_stream(EndpointName=sys.argv[2], "
+    'InferenceComponentName=sys.argv[3], ContentType="application/json", Body=sys.argv[4])',
+    '[print(e["PayloadPart"]["Bytes"].decode(), end="", flush=True) '
+    'for e in r["Body"] if "PayloadPart" in e]',
+])
+
+
+def stream_command(region: str, endpoint_name: str, component_name: str) -> str:
+    """A ready-to-paste streaming request (InvokeEndpointWithResponseStream through boto3):
+    prints tokens as the engine writes them, which is what a chat client sees."""
+    return " ".join(shlex.quote(a) for a in (
+        "python3", "-c", STREAM_PROGRAM, region, endpoint_name, component_name,
+        _body(stream=True)))
 
 
 class SageMakerPlatform(pulumi.ComponentResource):
@@ -64,6 +90,7 @@ class SageMakerPlatform(pulumi.ComponentResource):
         endpoint_name = naming.physical("endpoint")
         ic_names = {p.model.name: naming.physical(p.model.name) for p in placements}
         topic = config.sagemaker.alarm_topic_arn
+        hub_egress = any(uses_hub(m) for m in config.models)
 
         role = ExecutionRole(
             f"{name}-role",
@@ -94,7 +121,8 @@ class SageMakerPlatform(pulumi.ComponentResource):
                 rollback_alarm_names=alarms.rollback_alarm_names,
                 vpc_id=network.vpc_id,
                 vpc_cidr=network.vpc_cidr,
-                hub_egress=any(uses_hub(m) for m in config.models),
+                subnet_ids=network.private_subnet_ids,
+                hub_egress=hub_egress,
             ),
             child,
         )
@@ -112,6 +140,7 @@ class SageMakerPlatform(pulumi.ComponentResource):
                     execution_role_arn=role.arn,
                     subnet_ids=network.private_subnet_ids,
                     security_group_id=endpoint.security_group_id,
+                    network_isolation=not hub_egress,
                     hf_token=config.hf_token,
                     topic_arn=topic,
                 ),
@@ -126,14 +155,17 @@ class SageMakerPlatform(pulumi.ComponentResource):
 
         self.endpoint_name = endpoint.endpoint_name
         self.inference_component_names = pulumi.Output.all(**components)
-        commands = pulumi.Output.all(endpoint.endpoint_name, *components.values()).apply(
-            lambda v: {m: invoke_command(config.region, v[0], ic)
-                       for m, ic in zip(components, v[1:], strict=True)}
-        )
+        names = pulumi.Output.all(endpoint.endpoint_name, *components.values())
+
+        def per_model(command: Callable[[str, str, str], str]) -> pulumi.Output[dict[str, str]]:
+            return names.apply(lambda v: {m: command(config.region, v[0], ic)
+                                          for m, ic in zip(components, v[1:], strict=True)})
+
         self.exports = {
             "endpointName": self.endpoint_name,
             "inferenceComponentNames": self.inference_component_names,
-            "invokeCommands": commands,
+            "invokeCommands": per_model(invoke_command),
+            "streamCommands": per_model(stream_command),
             "dashboardName": dashboard.dashboard_name,
         }
         self.register_outputs(dict(self.exports))

@@ -57,6 +57,16 @@ def sagemaker_problems(config: StackConfig) -> list[str]:
             f"{NAMESPACE}:models: {len(plans)} different instance types need {len(plans)} "
             f"production variants; one endpoint takes at most {MAX_PRODUCTION_VARIANTS}"
         )
+    if sm.endpoint_deployment == "rolling" and len(plans) > 1:
+        # https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html:
+        # "If you're doing a rolling deployment ... Multi-variant inference endpoints" are
+        # excluded, and the update would fall back to all-at-once blue/green without alarms.
+        problems.append(
+            f"{p}.endpointDeployment: 'rolling' is not available for an endpoint with several "
+            f"production variants, and these models need {len(plans)} instance types "
+            f"({', '.join(plan.instance_type for plan in plans)}); use 'blueGreen' or size "
+            "every model onto one instance type"
+        )
     for plan in plans:
         for placement in plan.placements:
             mp = f"{NAMESPACE}:models[{index[placement.model.name]}]"
