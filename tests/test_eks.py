@@ -83,6 +83,18 @@ def test_cluster_is_private_logged_encrypted_and_api_authenticated(prod):
     assert entry["accessPolicies"]["cluster-admin"]["accessScope"] == {"type": "cluster"}
 
 
+def test_core_addons_are_ours_alone_pulumi_eks_creates_none(prod):
+    """pulumi-eks creates vpc-cni (VpcCniAddon unless `useDefaultVpcCni`), coredns and kube-proxy
+    add-ons by default (pulumi-eks nodejs/eks/cluster/cluster.ts); with our pinned EksAddons a
+    second `aws.eks.Addon` for the same name would fail with ResourceInUseException."""
+    i = prod.one("eks:index:Cluster").inputs
+    assert i["useDefaultVpcCni"] is True and "vpcCniOptions" not in i
+    assert i["corednsAddonOptions"]["enabled"] is False
+    assert i["kubeProxyAddonOptions"]["enabled"] is False
+    assert {a.inputs["addonName"] for a in prod.of_type("aws:eks/addon:Addon")} >= {
+        "vpc-cni", "coredns", "kube-proxy"}
+
+
 def test_public_endpoint_only_with_an_allow_list(bottlerocket):
     i = bottlerocket.one("eks:index:Cluster").inputs
     assert i["endpointPublicAccess"] is True and i["endpointPrivateAccess"] is True
@@ -149,6 +161,100 @@ def test_gpu_floor_sized_from_sizing_tainted_labelled_and_hardened(prod):
     # no floor where minReplicas is 0: Karpenter provides all of it
     assert not prod.of_type("aws:eks/nodeGroup:NodeGroup") or all(
         r.name != "eks-nodes-gpu-llama-8b" for r in prod.of_type("aws:eks/nodeGroup:NodeGroup"))
+
+
+def _ints(d: dict[str, Any]) -> dict[str, Any]:
+    """The recorder turns integers into floats and some booleans into "true"; the API does not."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        elif v in ("true", "false"):
+            v = v == "true"
+        out[k] = v
+    return out
+
+
+def create_nodegroup(inputs: dict[str, Any]) -> dict[str, Any]:
+    """`eks:CreateNodegroup` as the provider sends it for a recorded `aws.eks.NodeGroup`."""
+    i = inputs
+    req = {"clusterName": i["clusterName"], "nodegroupName": "ng", "subnets": i["subnetIds"],
+           "nodeRole": i["nodeRoleArn"], "amiType": i["amiType"],
+           "capacityType": i["capacityType"], "instanceTypes": i["instanceTypes"],
+           "scalingConfig": _ints(i["scalingConfig"]), "updateConfig": _ints(i["updateConfig"]),
+           "launchTemplate": {"id": i["launchTemplate"]["id"],
+                              "version": i["launchTemplate"]["version"]},
+           "labels": i["labels"], "tags": i["tags"]}
+    if "taints" in i:
+        req["taints"] = i["taints"]
+    return req
+
+
+def create_launch_template(inputs: dict[str, Any]) -> dict[str, Any]:
+    """`ec2:CreateLaunchTemplate` for a recorded `aws.ec2.LaunchTemplate` (the members we set)."""
+    pascal = {"httpEndpoint": "HttpEndpoint", "httpTokens": "HttpTokens",
+              "httpPutResponseHopLimit": "HttpPutResponseHopLimit",
+              "instanceMetadataTags": "InstanceMetadataTags", "volumeSize": "VolumeSize",
+              "volumeType": "VolumeType", "iops": "Iops", "throughput": "Throughput",
+              "encrypted": "Encrypted", "snapshotId": "SnapshotId",
+              "volumeInitializationRate": "VolumeInitializationRate",
+              "deleteOnTermination": "DeleteOnTermination"}
+    data: dict[str, Any] = {
+        "MetadataOptions": {pascal[k]: v for k, v in _ints(inputs["metadataOptions"]).items()},
+        "BlockDeviceMappings": [
+            {"DeviceName": m["deviceName"],
+             "Ebs": {pascal[k]: v for k, v in _ints(m["ebs"]).items()}}
+            for m in inputs["blockDeviceMappings"]],
+        "TagSpecifications": [
+            {"ResourceType": t["resourceType"],
+             "Tags": [{"Key": k, "Value": v} for k, v in t["tags"].items()]}
+            for t in inputs["tagSpecifications"]],
+    }
+    if "userData" in inputs:
+        data["UserData"] = inputs["userData"]
+    return {"LaunchTemplateName": "lt", "LaunchTemplateData": data}
+
+
+@pytest.mark.parametrize("stack", ["prod", "bottlerocket"])
+def test_node_groups_and_launch_templates_are_requests_the_apis_accept(stack, request):
+    """botocore's EKS and EC2 models: required members, types, ranges and enums (AMI type,
+    capacity type, taint effect, IMDS tokens, gp3) — what CreateNodegroup would reject."""
+    from components.sagemaker.api import request_problems
+    graph = request.getfixturevalue(stack)
+    groups = graph.of_type("aws:eks/nodeGroup:NodeGroup")
+    templates = graph.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert len(groups) == len(templates) == 2  # system + the 70B floor
+    for ng in groups:
+        assert request_problems("eks", "CreateNodegroup", create_nodegroup(ng.inputs)) == [], \
+            ng.name
+    for lt in templates:
+        assert request_problems("ec2", "CreateLaunchTemplate",
+                                create_launch_template(lt.inputs)) == [], lt.name
+    # the check has teeth: the AL2 GPU AMI type name is not an AL2023 one
+    bad = create_nodegroup(groups[-1].inputs) | {"amiType": "AL2023_x86_64_GPU"}
+    assert request_problems("eks", "CreateNodegroup", bad) == [
+        "CreateNodegroup.amiType: 'AL2023_x86_64_GPU' is not one of AMITypes's values"]
+
+
+def test_spot_floor_spreads_over_spot_pools_with_the_same_gpu_count():
+    """One instance type on spot: a reclaim of that one pool takes the whole floor at once."""
+    from components.config import EksConfig, parse_stack_config
+    from components.eks.nodegroups import floor_instance_types
+    from components.facts import GPU_INSTANCES
+    from components.sizing import estimate_memory
+
+    spot = {**MODELS[1], "minReplicas": 2}
+    raw = {**config(), "llm-hosting:models": json.dumps(
+        [spot, {**spot, "name": "od", "capacity": "on-demand"}]),
+        "llm-hosting:eks": "{}"}
+    spot_model, od_model = parse_stack_config(raw, project="llm-hosting", stack="prod").models
+    types = floor_instance_types(spot_model, EksConfig())
+    assert types[0] == spot_model.instance.name and len(set(types)) == len(types) >= 3
+    for name in types:
+        inst = GPU_INSTANCES[name]
+        assert inst.gpu_count == spot_model.instance.gpu_count  # floor_nodes still holds
+        assert estimate_memory(spot_model.request, inst).fits
+    assert floor_instance_types(od_model, EksConfig()) == [od_model.instance.name]
 
 
 def test_bottlerocket_floor_uses_the_nvidia_variant_and_the_image_snapshot(bottlerocket):

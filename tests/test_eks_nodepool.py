@@ -167,6 +167,27 @@ def test_node_class_tags_avoid_keys_the_crd_reserves(models, nodeclass_schema):
         assert not [k for k in tags for p in prefixes if k.startswith(p)]
 
 
+@pytest.mark.parametrize("cold_start", ["soci-parallel-pull", "bottlerocket-snapshot"])
+def test_ami_alias_passes_the_crds_cel_rules(models, nodeclass_schema, cold_start):
+    """The alias rules are CEL (`x-kubernetes-validations`), which jsonschema skips: evaluate
+    the format regex, the family list and the amiFamily/alias agreement read from the CRD."""
+    spec_schema = nodeclass_schema["properties"]["spec"]
+    alias_rules = [v["rule"] for v in spec_schema["properties"]["amiSelectorTerms"]["items"]
+                   ["properties"]["alias"]["x-kubernetes-validations"]]
+    (fmt,) = [m for r in alias_rules for m in re.findall(r"self\.matches\('([^']+)'\)", r)]
+    (families,) = [re.findall(r"'([a-z0-9]+)'", r.split(" in ", 1)[1]) for r in alias_rules
+                   if r.startswith("self.split('@')[0] in [") and "?" not in r]
+    cfg = eks(cold_start=cold_start,
+              image_snapshot_id=SNAPSHOT if cold_start == "bottlerocket-snapshot" else None)
+    spec = nodepool.ec2_node_class(models["llama-8b"], cfg, cluster_name="c",
+                                   instance_profile="p", tags={})["spec"]
+    (term,) = spec["amiSelectorTerms"]
+    family, version = term["alias"].split("@")
+    assert re.fullmatch(fmt, term["alias"]) and family in families and version != "latest"
+    # "if set, amiFamily must be '<Family>' or 'Custom' when using a <family> alias"
+    assert spec["amiFamily"].lower() == family
+
+
 # --- sizing drives what a pool may launch -------------------------------------------------------
 
 def test_70b_fp16_pool_only_launches_instances_whose_gpus_hold_it(models):

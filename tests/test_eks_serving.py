@@ -204,6 +204,17 @@ def test_alerts_cover_kv_cache_queue_ttft_and_throughput():
     assert yaml.safe_load(mon.amp_rules_yaml()) == {"groups": mon.rule_groups()}
 
 
+def test_amp_alert_subjects_fit_sns_for_every_alert():
+    """SNS rejects subjects over 100 characters; render the template for each alert name."""
+    (sns,) = yaml.safe_load(yaml.safe_load(mon.alertmanager_definition(
+        "arn:aws:sns:us-east-1:123456789012:t", "us-east-1"))["alertmanager_config"])[
+        "receivers"][0]["sns_configs"]
+    for rule in mon.alert_rules():
+        subject = sns["subject"].replace("{{ .Status }}", "resolved").replace(
+            "{{ .CommonLabels.alertname }}", rule["alert"])
+        assert "{{" not in subject and len(subject) <= 100, subject
+
+
 def test_dashboard_covers_ttft_tokens_kv_cache_queue_and_gpu():
     cm = mon.dashboard_config_map()
     assert cm["metadata"]["labels"][mon.DASHBOARD_LABEL] == "1"

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
+import yaml
 
 from components.config import parse_stack_config
 from components.eks.autoscaling import Keda, KedaArgs
@@ -198,6 +199,38 @@ def test_amp_mode_remote_writes_loads_rules_into_amp_and_signs_keda_queries(amp)
     assert assoc.inputs["serviceAccount"] == "keda-operator"
 
 
+def test_amp_alerts_reach_an_encrypted_topic_only_the_workspace_may_publish_to(amp):
+    """An agent-mode Prometheus sends no alerts; AMP's alert manager must route them somewhere."""
+    ws = amp.one("aws:amp/workspace:Workspace")
+    topic = amp.one("aws:sns/topic:Topic", "obs-alerts")
+    key = amp.one("aws:kms/key:Key", "obs-alerts-key")
+    assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
+    assert key.inputs["enableKeyRotation"] is True
+    (aps,) = [s for s in json.loads(key.inputs["policy"])["Statement"]
+              if s["Principal"] == {"Service": "aps.amazonaws.com"}]
+    assert set(aps["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    policy = amp.one("aws:sns/topicPolicy:TopicPolicy", "obs-alerts-policy")
+    allow, deny = json.loads(policy.inputs["policy"])["Statement"]
+    assert allow["Principal"] == {"Service": "aps.amazonaws.com"}
+    assert allow["Resource"] == topic.outputs["arn"] == policy.inputs["arn"]
+    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == ws.outputs["arn"]
+    assert deny["Effect"] == "Deny"
+    am = amp.one("aws:amp/alertManagerDefinition:AlertManagerDefinition")
+    assert am.inputs["workspaceId"] == amp.one("aws:amp/ruleGroupNamespace:RuleGroupNamespace"
+                                               ).inputs["workspaceId"]
+    assert "obs-alerts-policy" in {d.rsplit("::", 1)[-1] for d in am.dependencies}
+    config = yaml.safe_load(yaml.safe_load(am.inputs["definition"])["alertmanager_config"])
+    (receiver,) = config["receivers"]
+    assert config["route"]["receiver"] == receiver["name"]
+    (sns,) = receiver["sns_configs"]
+    assert sns["topic_arn"] == topic.outputs["arn"] and sns["sigv4"] == {"region": "us-east-1"}
+
+
+def test_in_cluster_mode_creates_no_alert_topic(graph):
+    assert not graph.of_type("aws:sns/topic:Topic")
+    assert not graph.of_type("aws:amp/alertManagerDefinition:AlertManagerDefinition")
+
+
 def test_internal_alb_per_model_with_controller_identity(amp):
     ingresses = amp.of_type("kubernetes:networking.k8s.io/v1:Ingress")
     assert len(ingresses) == 2
@@ -215,7 +248,8 @@ def test_every_aws_resource_is_tagged_and_parented(amp):
     for r in amp.resources:
         if r.type.startswith("aws:") and r.custom and "tags" in r.inputs:
             assert r.inputs["tags"]["managed-by"] == "pulumi", r.name
-        if r.type.startswith(("aws:iam/role:", "aws:eks/pod", "aws:amp/")):
+        if r.type.startswith(("aws:iam/role:", "aws:eks/pod", "aws:amp/workspace",
+                              "aws:amp/ruleGroup", "aws:sns/topic:", "aws:kms/")):
             assert r.inputs.get("tags"), f"{r.name} is untagged"
         if r.type.startswith(("aws:", "kubernetes:")) and not r.type.startswith("pulumi:"):
             assert r.parent, r.name

@@ -128,7 +128,7 @@ def test_pod_identity_associations_wait_for_the_agent(two):
         assert waits_for(assoc, agent.urn, set()), assoc.name
 
 
-def test_exports_give_url_and_streaming_command_per_model(two):
+def test_exports_give_url_and_streaming_command_per_model(one, two):
     assert two.exports["endpoints"] == {
         "llama-70b": "http://llama-70b.llm-llama-70b.svc.cluster.local:80/v1/chat/completions",
         "llama-8b": "http://llama-8b.llm-llama-8b.svc.cluster.local:80/v1/chat/completions",
@@ -136,7 +136,21 @@ def test_exports_give_url_and_streaming_command_per_model(two):
     cmd = two.exports["invokeCommands"]["llama-8b"]
     assert "port-forward svc/llama-8b" in cmd and '"stream": true' in cmd
     assert two.exports["monitoring"] == "amp"
+    assert two.exports["alertsTopicArn"] == two.one("aws:sns/topic:Topic").outputs["arn"]
     assert two.exports["clusterName"]  # part 1's outputs are still there
+    assert "alertsTopicArn" not in one.exports  # in-cluster Alertmanager instead
+
+
+def test_prod_example_stack_keeps_metrics_in_amp_and_routes_its_alerts():
+    """In-cluster Prometheus keeps its TSDB on an emptyDir: prod must not depend on it."""
+    from components.offline import ROOT
+    from components.stackfile import read_stack_file
+
+    stack = read_stack_file(ROOT / "Pulumi.prod.yaml")
+    graph = run_program(stack.config, stack=stack.stack, secret_keys=stack.secret_keys)
+    assert graph.exports["monitoring"] == "amp"
+    assert graph.one("aws:amp/workspace:Workspace").protect
+    graph.one("aws:amp/alertManagerDefinition:AlertManagerDefinition")
 
 
 def test_unknown_monitoring_mode_is_a_config_error():

@@ -106,10 +106,13 @@ def karpenter_controller_policy(
     Statement for statement the `KarpenterControllerPolicy` of Karpenter's getting-started
     CloudFormation template (aws/karpenter-provider-aws, website/.../cloudformation.yaml, v1.x),
     with the read actions 1.14 added (capacity reservations, placement groups, instance status,
-    `iam:ListInstanceProfiles` for its profile garbage collector). Two narrowings: every
-    `arn:...:*:` account wildcard is this account, and because the EC2NodeClass names an
-    instance profile we create, the statements letting Karpenter create, tag, modify and delete
-    instance profiles are left out; it may only read ours.
+    `iam:ListInstanceProfiles` for its profile garbage collector). Three narrowings: every
+    `arn:...:*:` account wildcard is this account; because the EC2NodeClass names an instance
+    profile we create, the statements letting Karpenter create, tag, modify and delete
+    instance profiles are left out (it may only read ours); and `capacity-reservation/*` is
+    not among the launch resources, because no EC2NodeClass here selects capacity
+    reservations (add it with `capacityReservationSelectorTerms` for GPU ODCRs/Capacity
+    Blocks).
     """
     ec2 = f"arn:{partition}:ec2:{region}"
     cluster_tag = f"kubernetes.io/cluster/{cluster_name}"

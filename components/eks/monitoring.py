@@ -4,7 +4,8 @@
 cluster on the system nodes: nothing to provision outside the stack, and alerts work on day one.
 `monitoring: amp` keeps the Prometheus Operator but runs Prometheus in agent mode, remote-writing
 (SigV4, Pod Identity) to an Amazon Managed Prometheus workspace; the alert rules are loaded into
-the workspace's rules namespace instead, because an agent evaluates no rules.
+the workspace's rules namespace instead, because an agent evaluates no rules, and AMP's alert
+manager routes firing alerts to a KMS-encrypted SNS topic (output `alertsTopicArn`).
 https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-onboard-ingest-metrics-remote-write.html
 
 Either way the scrape config is the same Prometheus Operator objects, built here as plain dicts
@@ -19,6 +20,7 @@ working across an image bump in either direction.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -328,6 +330,60 @@ def dcgm_values(gpu_node_selector: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+ALERT_SUBJECT = "llm-hosting {{ .Status }}: {{ .CommonLabels.alertname }}"
+"""SNS subjects are capped at 100 characters; Alertmanager's default subject lists every label
+and is truncated or rejected, so AMP's guide recommends a short template.
+https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-receiver-config.html"""
+
+
+def alertmanager_definition(topic_arn: str, region: str) -> str:
+    """AMP alert manager definition: every alert to one SNS topic, grouped per model.
+
+    AMP's alert manager only supports SNS receivers, each with a `sigv4.region`; the routing
+    config is a YAML string under `alertmanager_config`.
+    https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-config.html
+    """
+    config = {
+        "route": {"receiver": "sns", "group_by": ["alertname", "namespace", "model_name"],
+                  "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"},
+        "receivers": [{"name": "sns", "sns_configs": [{
+            "topic_arn": topic_arn, "sigv4": {"region": region}, "subject": ALERT_SUBJECT,
+        }]}],
+    }
+    inner = yaml.safe_dump(config, sort_keys=False, width=1000)
+    return "alertmanager_config: |\n" + textwrap.indent(inner, "  ")
+
+
+def alerts_topic_policy(*, topic_arn: str, workspace_arn: str, account: str) -> dict[str, Any]:
+    """Only this stack's AMP workspace may publish to the alerts topic, over TLS.
+    https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-receiver-AMPpermission.html"""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AmpWorkspacePublishes", "Effect": "Allow",
+         "Principal": {"Service": "aps.amazonaws.com"},
+         "Action": ["sns:Publish", "sns:GetTopicAttributes"], "Resource": topic_arn,
+         "Condition": {"ArnEquals": {"aws:SourceArn": workspace_arn},
+                       "StringEquals": {"aws:SourceAccount": account}}},
+        {"Sid": "DenyHTTP", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
+         "Resource": topic_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ]}
+
+
+def alerts_key_policy(*, account: str, partition: str) -> dict[str, Any]:
+    """Key of the encrypted alerts topic: the account administers it (and delegates to IAM);
+    AMP may generate data keys for what it publishes, on behalf of this account only. An AWS
+    managed `alias/aws/sns` key cannot grant a service principal, hence a customer key.
+    https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html"""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountAdministration", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "AmpPublishesEncrypted", "Effect": "Allow",
+         "Principal": {"Service": "aps.amazonaws.com"},
+         "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
+         "Condition": {"StringEquals": {"aws:SourceAccount": account}}},
+    ]}
+
+
 def remote_write_policy(workspace_arn: str) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": ["aps:RemoteWrite"], "Resource": [workspace_arn]}]}
@@ -372,6 +428,8 @@ class Observability(pulumi.ComponentResource):
 
     metrics: MetricsSource
     workspace_arn: pulumi.Output[str] | None
+    alerts_topic_arn: pulumi.Output[str] | None
+    """`amp` only: the SNS topic AMP's alert manager publishes to; subscribe on-call to it."""
 
     def __init__(self, name: str, args: ObservabilityArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -386,6 +444,7 @@ class Observability(pulumi.ComponentResource):
 
         remote_write_url: Any = None
         self.workspace_arn = None
+        self.alerts_topic_arn = None
         writer = None
         if amp:
             # Metric history is the one stateful thing here: protected in prod.
@@ -402,6 +461,7 @@ class Observability(pulumi.ComponentResource):
             aws.amp.RuleGroupNamespace(
                 f"{name}-rules", workspace_id=workspace.id, name="llm-hosting-vllm",
                 data=amp_rules_yaml(), tags=args.naming.tags(), opts=child)
+            self.alerts_topic_arn = self._alert_routing(name, args, workspace)
         else:
             self.metrics = MetricsSource(server_address=in_cluster_prometheus_url())
 
@@ -436,7 +496,38 @@ class Observability(pulumi.ComponentResource):
         cm = dashboard_config_map()
         k8s.core.v1.ConfigMap(f"{name}-dashboard", metadata=cm["metadata"], data=cm["data"],
                               opts=in_ns)
-        self.register_outputs({"prometheusUrl": self.metrics.server_address})
+        self.register_outputs({"prometheusUrl": self.metrics.server_address,
+                               "alertsTopicArn": self.alerts_topic_arn})
+
+    def _alert_routing(self, name: str, args: ObservabilityArgs,
+                       workspace: aws.amp.Workspace) -> pulumi.Output[str]:
+        """AMP evaluates the rules; without an alert manager definition the firing alerts go
+        nowhere. Route them to a KMS-encrypted SNS topic only this workspace may publish to."""
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
+        tags = args.naming.tags()
+        key = aws.kms.Key(
+            f"{name}-alerts-key", description="llm-hosting: AMP alerts SNS topic",
+            enable_key_rotation=True, deletion_window_in_days=30,
+            policy=pulumi.Output.all(account, partition).apply(
+                lambda ap: json.dumps(alerts_key_policy(account=ap[0], partition=ap[1]))),
+            tags=tags, opts=child)
+        topic = aws.sns.Topic(
+            f"{name}-alerts", name=args.naming.physical("alerts"), kms_master_key_id=key.arn,
+            tags=tags, opts=child)
+        policy = aws.sns.TopicPolicy(
+            f"{name}-alerts-policy", arn=topic.arn,
+            policy=pulumi.Output.all(topic.arn, workspace.arn, account).apply(
+                lambda v: json.dumps(alerts_topic_policy(
+                    topic_arn=v[0], workspace_arn=v[1], account=v[2]))),
+            opts=child)
+        aws.amp.AlertManagerDefinition(
+            f"{name}-alertmanager", workspace_id=workspace.id,
+            definition=topic.arn.apply(lambda arn: alertmanager_definition(arn, args.region)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
+        return topic.arn
 
     def _remote_write_identity(self, name: str, args: ObservabilityArgs,
                                workspace_arn: pulumi.Output[str]

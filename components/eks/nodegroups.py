@@ -26,6 +26,7 @@ from components.eks.nodepool import (
     ROOT_VOLUME_THROUGHPUT_MIBPS,
     SNAPSHOT_INITIALIZATION_RATE_MIBPS,
     ami_family,
+    gpu_candidates,
 )
 from components.tags import Naming
 
@@ -48,6 +49,26 @@ def floor_nodes(model: Model) -> int:
     """GPU floor nodes for a model: enough instances for `minReplicas` (0 means no floor)."""
     per_instance = model.cost.replicas_per_instance
     return math.ceil(model.spec.min_replicas / per_instance)
+
+
+MAX_SPOT_FLOOR_TYPES = 10
+"""Instance types offered to a spot floor; a handful of pools is what price-capacity-optimized
+allocation needs. https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html"""
+
+
+def floor_instance_types(model: Model, cfg: EksConfig) -> list[str]:
+    """The floor's instance types. On-demand: exactly the sized instance (what reservations and
+    quotas are bought for). Spot: the sized instance first, then every Karpenter candidate with
+    the same GPU count (so `floor_nodes` still holds: one replica count per instance), because a
+    single-type spot group loses all its nodes together when that one spot pool is reclaimed.
+    https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html#managed-node-group-capacity-types
+    """
+    sized = model.instance
+    if model.spec.capacity != "spot" or model.spec.instance_type is not None:
+        return [sized.name]
+    alike = [i.name for i in gpu_candidates(model, cfg.instance_price_ratio)
+             if i.gpu_count == sized.gpu_count and i.name != sized.name]
+    return [sized.name, *alike][:MAX_SPOT_FLOOR_TYPES]
 
 
 def gpu_ami_type(cfg: EksConfig) -> str:
@@ -209,7 +230,7 @@ class NodeGroups(pulumi.ComponentResource):
             subnet_ids=args.subnet_ids,
             ami_type=gpu_ami_type(cfg),
             capacity_type="SPOT" if model.spec.capacity == "spot" else "ON_DEMAND",
-            instance_types=[model.instance.name],
+            instance_types=floor_instance_types(model, cfg),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=nodes, desired_size=nodes, max_size=nodes),
             # New nodes join before old ones drain during AMI updates (EKS surges the group).
