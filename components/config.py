@@ -175,8 +175,9 @@ class SageMakerConfig(_Strict):
 
     endpoint_deployment: Literal["blueGreen", "rolling"] = Field(
         default="blueGreen",
-        description="endpoint update: `blueGreen` (canary, new fleet first) or `rolling`; both "
-        "roll back on alarms",
+        description="endpoint update: `blueGreen` (canary, new fleet first) or `rolling` (one "
+        "instance type only: AWS has no rolling updates for multi-variant endpoints); both roll "
+        "back on alarms",
     )
     max_instance_count: int | None = Field(
         default=None, ge=1,
@@ -284,6 +285,22 @@ def _eks_problems(cfg: EksConfig, environment: str) -> list[str]:
     return problems
 
 
+class EcsSharedInstanceConfig(_Strict):
+    """Several small models as containers of ONE task on ONE instance type (docs/ecs.md)."""
+
+    name: str = Field(
+        description="DNS-1123 label, not a model name; names the shared service and its hosts"
+    )
+    models: list[str] = Field(
+        description="names of 2+ models from `models` (same capacity and replicas); list order "
+        "sets engine ports 8000, 8001, ..."
+    )
+    instance_type: str | None = Field(
+        default=None,
+        description="EC2 type with GPUs for all of them; omitted: the cheapest where each fits",
+    )
+
+
 class EcsConfig(_Strict):
     """`llm-hosting:ecs`: options only the ecs platform reads (defaults are prod-safe).
 
@@ -314,6 +331,11 @@ class EcsConfig(_Strict):
     root_volume_gib: int | None = Field(
         default=None, ge=60, le=16384,
         description="GPU instance root volume; default sized from image + weights per instance",
+    )
+    shared_instances: list[EcsSharedInstanceConfig] = Field(
+        default_factory=list,
+        description="groups of small models served as containers of one task on one instance; "
+        "models not listed keep one service each",
     )
 
 
@@ -428,8 +450,8 @@ def config_reference() -> list[tuple[str, str, str, str]]:
     def walk(model: type[BaseModel], prefix: str) -> None:
         for name, info in model.model_fields.items():
             key = f"{prefix}{info.alias or name}"
-            required = info.is_required()
-            default = "required" if required else _default_text(info.default)
+            default = ("required" if info.is_required()
+                       else _default_text(info.get_default(call_default_factory=True)))
             rows.append((key, _type_name(info.annotation), default, info.description or ""))
             nested = [a for a in (info.annotation, *get_args(info.annotation))
                       if isinstance(a, type) and issubclass(a, BaseModel)]
@@ -443,7 +465,7 @@ def config_reference() -> list[tuple[str, str, str, str]]:
 
 
 def _default_text(default: Any) -> str:
-    if default is None or isinstance(default, BaseModel) or default == {}:
+    if default is None or isinstance(default, BaseModel) or default in ({}, []):
         return "-"
     return f"`{default}`"
 

@@ -167,8 +167,8 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "aws:sagemaker/model:Model": lambda name, inputs: {
         "name": inputs.get("name") or f"{name}-0a1b2c3",
     },
-    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": lambda name, inputs: {
-        "name": inputs.get("name") or f"{name}-0a1b2c3",
+    "aws-native:sagemaker:EndpointConfig": lambda name, inputs: {
+        "endpointConfigName": inputs.get("endpointConfigName") or f"{name}-0a1b2c3",
     },
 }
 """Outputs AWS computes that the program reads back, per resource type (custom resources also
