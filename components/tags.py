@@ -11,11 +11,39 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from components.facts import ModelShape, get_model_shape
+
 if TYPE_CHECKING:
     from components.config import Model
 
 SERVING_TAG_PREFIX = "llm-hosting/"
 """Prefix of the tags that describe what a serving resource runs (read by the policy pack)."""
+
+SHAPE_TAG = f"{SERVING_TAG_PREFIX}shape"
+"""Serving tag with the architecture of a model the facts catalog does not know (`shape:`)."""
+
+SHAPE_TAG_FIELDS: Mapping[str, str] = {
+    "p": "parameters_b", "a": "active_parameters_b", "l": "layers", "h": "hidden_size",
+    "ah": "attention_heads", "kv": "kv_heads", "hd": "head_dim", "v": "vocab_size",
+    "ctx": "max_position_embeddings", "tied": "tied_embeddings", "dtype": "dtype",
+}
+"""Short key in the `llm-hosting/shape` value -> `ModelShape` field; the pack parses with it."""
+
+
+def shape_tag_value(shape: ModelShape) -> str:
+    """`p=7.2 a=7.2 l=32 ... tied=0 dtype=bfloat16`: one AWS tag value (<= 256 characters).
+
+    Space-separated because SageMaker, ECS, ELB and CloudWatch Logs tag values only allow
+    letters, digits, spaces and `_ . : / = + - @` (TagValue pattern in their API models): a
+    comma would make CreateModel/CreateService reject the request.
+    """
+
+    def text(value: object) -> str:
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        return repr(value) if isinstance(value, float) else str(value)
+
+    return " ".join(f"{k}={text(getattr(shape, f))}" for k, f in SHAPE_TAG_FIELDS.items())
 
 
 @dataclass(frozen=True)
@@ -66,10 +94,15 @@ class Naming:
         """Tags for resources that run a model (endpoint configs, launch templates, node pools).
 
         They carry enough of the sizing request for the policy pack to recompute the fit and the
-        worst-case cost from the shared facts module, without access to the stack config.
+        worst-case cost from the shared facts module, without access to the stack config. A
+        model sized with a shape the catalog does not give (a custom `shape:`) also carries it
+        in `llm-hosting/shape`, so the pack sizes what the program sized.
         """
         spec = model.spec
         p = SERVING_TAG_PREFIX
+        shape: dict[str, str] = {}
+        if model.shape != get_model_shape(spec.model_id):
+            shape[SHAPE_TAG] = shape_tag_value(model.shape)
         return self.tags(
             model=model.name,
             **{
@@ -83,5 +116,6 @@ class Naming:
                 f"{p}concurrency-target": str(spec.concurrency_target),
                 f"{p}min-replicas": str(spec.min_replicas),
                 f"{p}max-replicas": str(spec.replicas_max),
+                **shape,
             },
         )

@@ -11,12 +11,12 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from components.config import PLATFORM_PRICING
-from components.facts import GPU_INSTANCES, GpuInstance, ModelShape, get_model_shape
+from components.facts import GPU_INSTANCES, Dtype, GpuInstance, ModelShape, get_model_shape
 from components.sizing import SizingRequest, estimate_cost, estimate_memory
-from components.tags import SERVING_TAG_PREFIX
+from components.tags import SERVING_TAG_PREFIX, SHAPE_TAG, SHAPE_TAG_FIELDS
 from policies.rules._framework import as_number, get, items
 
 P = SERVING_TAG_PREFIX
@@ -37,6 +37,9 @@ class Serving:
     concurrency_target: int
     min_replicas: int
     max_replicas: int
+    #: From `llm-hosting/shape` when the program sized a custom shape, else the catalog's;
+    #: None when neither knows the model.
+    shape: ModelShape | None
 
     @property
     def pricing(self) -> str:
@@ -72,6 +75,12 @@ def serving_from_tags(tags: Mapping[str, str]) -> Serving | str | None:
         if value is None or value != int(value):
             return f"serving tag {P}{key} is not an integer: {tags[f'{P}{key}']!r}"
         numbers[key] = int(value)
+    shape = get_model_shape(tags[f"{P}model-id"])
+    if SHAPE_TAG in tags:
+        parsed = shape_from_tag(tags[SHAPE_TAG])
+        if isinstance(parsed, str):
+            return f"serving tag {SHAPE_TAG} is malformed ({parsed}): {tags[SHAPE_TAG]!r}"
+        shape = parsed
     return Serving(
         model=tags.get("model", tags[f"{P}model-id"]),
         model_id=tags[f"{P}model-id"],
@@ -84,7 +93,43 @@ def serving_from_tags(tags: Mapping[str, str]) -> Serving | str | None:
         concurrency_target=numbers["concurrency-target"],
         min_replicas=numbers["min-replicas"],
         max_replicas=numbers["max-replicas"],
+        shape=shape,
     )
+
+
+_FLOAT_FIELDS = frozenset({"parameters_b", "active_parameters_b"})
+
+
+def shape_from_tag(value: str) -> ModelShape | str:
+    """The `ModelShape` that `components.tags.shape_tag_value` wrote, or what is wrong with it."""
+    raw: dict[str, str] = {}
+    for part in value.split():
+        key, sep, text = part.partition("=")
+        if not sep or key not in SHAPE_TAG_FIELDS or key in raw or "=" in text:
+            return f"unexpected {part!r}"
+        raw[key] = text
+    missing = [k for k in SHAPE_TAG_FIELDS if k not in raw]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    fields: dict[str, Any] = {}
+    for key, name in SHAPE_TAG_FIELDS.items():
+        text = raw[key]
+        if name == "dtype":
+            if text not in get_args(Dtype):
+                return f"dtype {text!r} is not one of {', '.join(get_args(Dtype))}"
+            fields[name] = text
+        elif name == "tied_embeddings":
+            if text not in ("0", "1"):
+                return f"tied must be 0 or 1, not {text!r}"
+            fields[name] = text == "1"
+        else:
+            number = as_number(text)
+            if number is None or number <= 0 or (name not in _FLOAT_FIELDS
+                                                  and number != int(number)):
+                kind = "a positive number" if name in _FLOAT_FIELDS else "a positive integer"
+                return f"{key} must be {kind}, not {text!r}"
+            fields[name] = number if name in _FLOAT_FIELDS else int(number)
+    return ModelShape(**fields)
 
 
 def instance(name: str) -> GpuInstance | None:
@@ -94,10 +139,11 @@ def instance(name: str) -> GpuInstance | None:
 
 def fit_problem(serving: Serving, instance_type: str) -> str | None:
     """Why one replica of `serving` does not fit `instance_type`, or None when it fits."""
-    shape = get_model_shape(serving.model_id)
+    shape = serving.shape
     if shape is None:
         return (f"model {serving.model_id} is not in the facts catalog "
-                "(components/facts/models.py); its GPU memory cannot be verified")
+                f"(components/facts/models.py) and carries no {SHAPE_TAG} tag; its GPU memory "
+                "cannot be verified")
     gpu = instance(instance_type)
     if gpu is None:
         return (f"instance type {instance_type} is not in the GPU facts catalog "
@@ -116,7 +162,7 @@ def fit_problem(serving: Serving, instance_type: str) -> str | None:
 
 def hourly_usd_max(serving: Serving) -> float | None:
     """Worst-case $/hour at max replicas from the shared cost model; None when not computable."""
-    shape = get_model_shape(serving.model_id)
+    shape = serving.shape
     gpu = instance(serving.instance_type)
     if shape is None or gpu is None:
         return None

@@ -203,7 +203,7 @@ SERVING_KEYS = frozenset(
     f"{SERVING_TAG_PREFIX}{k}" for k in (
         "platform", "model-id", "instance-type", "quantization", "gpus-per-replica",
         "max-input-tokens", "max-total-tokens", "concurrency-target", "min-replicas",
-        "max-replicas",
+        "max-replicas", "shape",
     )
 )
 """Keys `Naming.serving_tags` sets; other `llm-hosting/...` labels (node roles) are not them."""
@@ -233,6 +233,13 @@ def _plain_map(value: Any) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------------
 # instance types
+
+
+ENDPOINT_CONFIGS = ("aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+                    "aws-native:sagemaker:EndpointConfig")
+"""SageMaker endpoint configs in pulumi-aws and in aws-native (whose EndpointConfig also takes
+an execution role and variants without a model, for inference components). Same property names
+for variants; the KMS key is `kmsKeyArn` in one and `kmsKeyId` in the other."""
 
 
 _GPU_FAMILY = re.compile(r"^(g|gr|p)\d[a-z0-9-]*$")

@@ -14,6 +14,7 @@ from typing import Any
 
 from policies.rules import _catalog as catalog
 from policies.rules._framework import (
+    ENDPOINT_CONFIGS,
     Resource,
     Rule,
     as_bool,
@@ -28,7 +29,6 @@ from policies.rules._framework import (
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
 ASG = "aws:autoscaling/group:Group"
-ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 EKS_CLUSTER = "eks:index:Cluster"
 EKS_MANAGED_NODE_GROUP = "eks:index:ManagedNodeGroup"
@@ -56,7 +56,7 @@ def instance_types(resource: Resource) -> list[tuple[str, str]]:
             for i, o in enumerate(overrides):
                 add(f"mixedInstancesPolicy.launchTemplate.overrides[{i}].instanceType",
                     get(o, "instanceType"))
-        case t if t == ENDPOINT_CONFIG:
+        case t if t in ENDPOINT_CONFIGS:
             for key in ("productionVariants", "shadowProductionVariants"):
                 for i, v in enumerate(items(get(p, key))):
                     add(f"{key}[{i}].instanceType", get(v, "instanceType"))
@@ -105,11 +105,31 @@ def check_allowlist(resource: Resource, config: Mapping[str, Any]) -> Iterable[s
             yield problem
 
 
+def _named_outside_catalog(requirements: Iterable[Mapping[str, Any]],
+                           config: Mapping[str, Any]) -> list[str]:
+    """GPU families/types a requirement names with `In` that the catalog does not list (p3,
+    g4ad...): the catalog walk cannot see them, yet Karpenter would launch them."""
+    known = {g.family for g in catalog.GPU_INSTANCES.values()}
+    named = []
+    for r in requirements:
+        key, values = r.get("key"), [str(v) for v in items(r.get("values"))]
+        if r.get("operator") != "In":
+            continue
+        if key == "karpenter.k8s.aws/instance-family":
+            named += [(v, v) for v in values]
+        elif key == "node.kubernetes.io/instance-type":
+            named += [(v, family_of(v)) for v in values]
+    return [name for name, family in named
+            if is_gpu_family(family) and family not in known and not _allowed(family, config)]
+
+
 def check_nodepool_allowlist(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
     limit = int(config["maxGpusPerInstance"])
-    launchable = catalog.launchable(catalog.nodepool_requirements(resource.props))
+    requirements = catalog.nodepool_requirements(resource.props)
+    launchable = catalog.launchable(requirements)
     outside = [g.name for g in launchable
                if not _allowed(g.family, config) or g.gpu_count > limit]
+    outside += _named_outside_catalog(requirements, config)
     if outside:
         yield (f"spec.template.spec.requirements let Karpenter launch {', '.join(outside)}; "
                f"this environment allows the GPU families {_allowed_text(config)} with at most "
@@ -122,7 +142,7 @@ GPU_INSTANCE_ALLOWLIST = Rule(
     description="GPU instance types are limited to the families this environment allows.",
     checks={
         **dict.fromkeys(
-            (LAUNCH_TEMPLATE, INSTANCE, ASG, ENDPOINT_CONFIG, NODE_GROUP, EKS_CLUSTER,
+            (LAUNCH_TEMPLATE, INSTANCE, ASG, *ENDPOINT_CONFIGS, NODE_GROUP, EKS_CLUSTER,
              EKS_MANAGED_NODE_GROUP, EKS_NODE_GROUP, EKS_NODE_GROUP_V2),
             check_allowlist,
         ),
@@ -188,7 +208,7 @@ MODEL_FITS_GPU_MEMORY = Rule(
         "overhead in GPU memory (components/sizing.py)."
     ),
     checks=dict.fromkeys(
-        (LAUNCH_TEMPLATE, INSTANCE, ASG, ENDPOINT_CONFIG, NODE_GROUP, EKS_CLUSTER,
+        (LAUNCH_TEMPLATE, INSTANCE, ASG, *ENDPOINT_CONFIGS, NODE_GROUP, EKS_CLUSTER,
          EKS_MANAGED_NODE_GROUP, EKS_NODE_GROUP, EKS_NODE_GROUP_V2, NODE_POOL, NODE_CLASS,
          INFERENCE_COMPONENT, "aws:sagemaker/model:Model", "aws:ecs/service:Service",
          "aws:ecs/taskDefinition:TaskDefinition", "kubernetes:apps/v1:Deployment",

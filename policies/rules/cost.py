@@ -18,6 +18,7 @@ from typing import Any
 
 from policies.rules import _catalog as catalog
 from policies.rules._framework import (
+    ENDPOINT_CONFIGS,
     Resource,
     Rule,
     as_number,
@@ -154,7 +155,7 @@ WARM_CAPACITY_IN_PROD = Rule(
     checks={
         "aws:autoscaling/group:Group": check_asg_warm_pool,
         "aws-native:sagemaker:InferenceComponent": check_inference_component,
-        "aws:sagemaker/endpointConfiguration:EndpointConfiguration": check_endpoint_config,
+        **dict.fromkeys(ENDPOINT_CONFIGS, check_endpoint_config),
         "aws:appautoscaling/target:Target": check_scalable_target,
         "kubernetes:apps/v1:Deployment": check_gpu_workload,
         "kubernetes:apps/v1:StatefulSet": check_gpu_workload,

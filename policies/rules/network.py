@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from policies.rules._framework import (
+    ENDPOINT_CONFIGS,
     Resource,
     Rule,
     as_bool,
@@ -240,12 +241,13 @@ def check_endpoint_config_kms(resource: Resource, config: Mapping[str, Any]) -> 
     types = [str(get(v, "instanceType", default="")) for v in
              items(get(resource.props, "productionVariants"))]
     local = [t for t in types if family_of(t) in LOCAL_NVME_FAMILIES]
-    key = get(resource.props, "kmsKeyArn")
+    field = "kmsKeyId" if resource.type.startswith("aws-native:") else "kmsKeyArn"
+    key = get(resource.props, field)
     if local and key:
-        yield (f"kmsKeyArn is set but {', '.join(local)} use(s) NVMe instance storage, which is "
+        yield (f"{field} is set but {', '.join(local)} use(s) NVMe instance storage, which is "
                "hardware-encrypted; SageMaker rejects a KMS key for these types: remove it")
     elif not local and not key:
-        yield "kmsKeyArn is unset; encrypt the endpoint's ML storage volumes with a KMS key"
+        yield f"{field} is unset; encrypt the endpoint's ML storage volumes with a KMS key"
 
 
 def check_eks_component_secrets(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
@@ -278,7 +280,7 @@ ENCRYPTION_AT_REST = Rule(
         "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass": check_node_class_ebs,
         "aws:ebs/volume:Volume": check_volume,
         "aws:eks/nodeGroup:NodeGroup": check_node_group_disk,
-        "aws:sagemaker/endpointConfiguration:EndpointConfiguration": check_endpoint_config_kms,
+        **dict.fromkeys(ENDPOINT_CONFIGS, check_endpoint_config_kms),
         "eks:index:Cluster": check_eks_component_secrets,
         "aws:eks/cluster:Cluster": check_eks_cluster_secrets,
         "aws:cloudwatch/logGroup:LogGroup": check_log_group,

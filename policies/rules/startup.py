@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from components.facts import get_model_shape
 from components.sizing import GIB, weight_bytes
 from policies.rules import _catalog as catalog
 from policies.rules._framework import (
+    ENDPOINT_CONFIGS,
     Resource,
     Rule,
     as_number,
@@ -35,10 +35,9 @@ def required_seconds(props: Mapping[str, Any], config: Mapping[str, Any]) -> flo
     serving = catalog.serving_from_tags(serving_tags(props))
     if not isinstance(serving, catalog.Serving):
         return floor
-    shape = get_model_shape(serving.model_id)
-    if shape is None:
+    if serving.shape is None:
         return floor
-    gib = weight_bytes(shape, serving.quantization) / GIB  # type: ignore[arg-type]
+    gib = weight_bytes(serving.shape, serving.quantization) / GIB  # type: ignore[arg-type]
     return max(floor, float(round(gib * float(config["secondsPerWeightGiB"]))))
 
 
@@ -131,7 +130,7 @@ LLM_STARTUP_TIMEOUTS = Rule(
         "probes cover the time a model takes to load."
     ),
     checks={
-        "aws:sagemaker/endpointConfiguration:EndpointConfiguration": check_endpoint_config,
+        **dict.fromkeys(ENDPOINT_CONFIGS, check_endpoint_config),
         "aws-native:sagemaker:InferenceComponent": check_inference_component,
         "aws:ecs/service:Service": check_ecs_service,
         **dict.fromkeys(WORKLOAD_TYPES, check_pod_probes),

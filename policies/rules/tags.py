@@ -23,8 +23,8 @@ TAGGABLE_FILE = Path(__file__).with_name("aws_taggable_types.txt")
 
 #: Taggable types outside pulumi-aws that the platforms use: aws-native takes tag lists, and
 #: the remote components apply their `tags` to every child they create.
-OTHER_TAGGABLE = ("aws-native:sagemaker:InferenceComponent", "eks:index:Cluster",
-                  "awsx:ec2:Vpc")
+OTHER_TAGGABLE = ("aws-native:sagemaker:InferenceComponent", "aws-native:sagemaker:EndpointConfig",
+                  "eks:index:Cluster", "awsx:ec2:Vpc")
 
 _TOKEN = re.compile(r"super\(\w+, __self__\).__init__\(\s*'(aws:[^']+)'")
 

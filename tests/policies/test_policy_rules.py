@@ -16,8 +16,10 @@ from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from components.tags import Naming
+from components.facts import MODEL_SHAPES
+from components.tags import SHAPE_TAG, Naming, shape_tag_value
 from policies.rules import BY_NAME, RULES
+from policies.rules._catalog import shape_from_tag
 from policies.rules.secrets import is_secret_name
 from policies.rules.tags import TAGGABLE_FILE, scan_taggable
 
@@ -142,6 +144,20 @@ def test_allowlist_nodepool_evaluates_requirements_over_the_catalog():
         "with at most 4 GPUs per instance: constrain karpenter.k8s.aws/instance-family and "
         "karpenter.k8s.aws/instance-gpu-count"
     ]
+    # Families the facts catalog does not list are still judged by name.
+    old = nodepool({"key": "karpenter.k8s.aws/instance-family", "operator": "In",
+                    "values": ["g6e", "p3"]},
+                   {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Lt",
+                    "values": ["2"]})
+    assert run("gpu-instance-allowlist", NODE_POOL, old, DEV_ALLOW) == [
+        "spec.template.spec.requirements let Karpenter launch p3; this environment allows the "
+        "GPU families g4dn, g5, g6, g6e with at most 4 GPUs per instance: constrain "
+        "karpenter.k8s.aws/instance-family and karpenter.k8s.aws/instance-gpu-count"
+    ]
+    by_type = nodepool({"key": "node.kubernetes.io/instance-type", "operator": "In",
+                        "values": ["g4ad.xlarge", "m7i.large"]})
+    assert run("gpu-instance-allowlist", NODE_POOL, by_type, DEV_ALLOW)[0].startswith(
+        "spec.template.spec.requirements let Karpenter launch g4ad.xlarge; ")
 
 
 # --------------------------------------------------------------------------------------------
@@ -530,3 +546,118 @@ def test_config_file_sets_enforcement_per_environment(env):
     config = json.loads((ROOT / "policies" / f"config.{env}.json").read_text())
     assert config["all"] == ("advisory" if env == "dev" else "mandatory")
     assert set(config) - {"all"} <= set(BY_NAME)
+
+
+# --------------------------------------------------------------------------------------------
+# custom model shapes (`llm-hosting/shape`, components/tags.py)
+
+CUSTOM_7B = "p=7.2 a=7.2 l=32 h=4096 ah=32 kv=8 hd=128 v=32000 ctx=32768 tied=0 dtype=bfloat16"
+
+
+@pytest.mark.parametrize("model_id", sorted(MODEL_SHAPES))
+def test_shape_tag_round_trips_every_catalog_shape(model_id):
+    shape = MODEL_SHAPES[model_id]
+    assert shape_from_tag(shape_tag_value(shape)) == shape
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("p=7.2 l=32", "missing a, h, ah, kv, hd, v, ctx, tied, dtype"),
+    (CUSTOM_7B.replace("l=32", "l=32.5"), "l must be a positive integer, not '32.5'"),
+    (CUSTOM_7B.replace("p=7.2", "p=-1"), "p must be a positive number, not '-1'"),
+    (CUSTOM_7B.replace("tied=0", "tied=no"), "tied must be 0 or 1, not 'no'"),
+    (CUSTOM_7B.replace("bfloat16", "int4"),
+     "dtype 'int4' is not one of bfloat16, float16, float32"),
+    (CUSTOM_7B.replace(" ", ","), f"unexpected {CUSTOM_7B.replace(' ', ',')!r}"),
+])
+def test_malformed_shape_tag_is_a_violation_not_a_guess(value, problem):
+    tags = {**serving(model_id="acme/custom-7b"), SHAPE_TAG: value}
+    assert run("model-fits-gpu-memory", LT, {"instanceType": "g6e.xlarge", "tags": tags}) == [
+        f"serving tag {SHAPE_TAG} is malformed ({problem}): {value!r}"
+    ]
+
+
+def test_custom_model_is_sized_from_its_shape_tag():
+    custom = serving(model_id="acme/custom-7b", model="custom")
+    props = {"instanceType": "g6e.xlarge", "tags": {**custom, SHAPE_TAG: CUSTOM_7B}}
+    assert run("model-fits-gpu-memory", LT, props) == []
+    # Without the tag the pack cannot size it: a violation, not a silent pass.
+    assert run("model-fits-gpu-memory", LT, {"instanceType": "g6e.xlarge", "tags": custom}) == [
+        "instanceType: model acme/custom-7b is not in the facts catalog "
+        "(components/facts/models.py) and carries no llm-hosting/shape tag; its GPU memory "
+        "cannot be verified"
+    ]
+    # The tag, not the catalog or the model id, decides: a 70B-sized shape does not fit.
+    big = CUSTOM_7B.replace("p=7.2 a=7.2", "p=70.6 a=70.6")
+    assert run("model-fits-gpu-memory", LT,
+               {"instanceType": "g6e.xlarge", "tags": {**custom, SHAPE_TAG: big}}) == [
+        "instanceType: custom (acme/custom-7b, quantization none, 1 GPU(s) per replica, 4 x 8192 "
+        "tokens) needs 137.8 GiB per GPU but g6e.xlarge offers 40.2 GiB usable per GPU"
+    ]
+
+
+def test_custom_model_cost_and_startup_use_the_shape_tag():
+    custom = serving(model_id="acme/custom-7b", model="custom", max_r=2)
+    tagged = {**custom, SHAPE_TAG: CUSTOM_7B}
+    assert run_stack("cost-ceiling", [(LT, {"tags": custom})], {"maxHourlyUsd": 100}) == [
+        "cannot cost custom (acme/custom-7b on g6e.xlarge) is not in the facts catalog; add it "
+        "to components/facts"
+    ]
+    assert run_stack("cost-ceiling", [(LT, {"tags": tagged})], {"maxHourlyUsd": 1}) == [
+        "worst case at max replicas is $3.72/hour (custom $3.72), over this environment's budget "
+        "of $1.00/hour; lower maxReplicas or raise the budget in the policy config"
+    ]
+    big = {**custom, SHAPE_TAG: CUSTOM_7B.replace("p=7.2 a=7.2", "p=140 a=140"),
+           f"{P}gpus-per-replica": "8"}
+    svc = {"healthCheckGracePeriodSeconds": 600, "tags": big}
+    assert run("llm-startup-timeouts", "aws:ecs/service:Service", svc) == [
+        "healthCheckGracePeriodSeconds is 600 s; set it to at least 1565 s so ECS does not "
+        "replace tasks whose health checks fail while the model loads"
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# aws-native EndpointConfig (inference-component mode: execution role, variants without a model)
+
+NATIVE_EC = "aws-native:sagemaker:EndpointConfig"
+
+
+def test_aws_native_endpoint_config_gets_the_same_checks():
+    variant = {"variantName": "g6e-xlarge", "instanceType": "ml.g6e.xlarge",
+               "containerStartupHealthCheckTimeoutInSeconds": 600,
+               "modelDataDownloadTimeoutInSeconds": 600,
+               "managedInstanceScaling": {"status": "ENABLED", "minInstanceCount": 1,
+                                          "maxInstanceCount": 2}}
+    props = {"productionVariants": [variant], "tags": [{"key": k, "value": v}
+                                                       for k, v in BASE_TAGS.items()]}
+    for rule in ("gpu-instance-allowlist", "encryption-at-rest", "llm-startup-timeouts",
+                 "warm-capacity-in-prod", "required-tags"):
+        assert run(rule, NATIVE_EC, props, DEV_ALLOW if "allowlist" in rule else None) == []
+    bad = copy.deepcopy(props)
+    bad["productionVariants"][0].update(
+        instanceType="ml.p5.48xlarge", containerStartupHealthCheckTimeoutInSeconds=60,
+        managedInstanceScaling={"status": "ENABLED", "minInstanceCount": 0})
+    bad["tags"] = []
+    assert run("gpu-instance-allowlist", NATIVE_EC, bad, DEV_ALLOW) == [
+        "productionVariants[0].instanceType: ml.p5.48xlarge is a p5 instance; this environment "
+        "allows the GPU families g4dn, g5, g6, g6e"
+    ]
+    assert run("llm-startup-timeouts", NATIVE_EC, bad) == [
+        "productionVariants[0].containerStartupHealthCheckTimeoutInSeconds is 60 s; set it to at "
+        "least 600 s so the model can load before the first health check counts"
+    ]
+    assert run("warm-capacity-in-prod", NATIVE_EC, bad) == [
+        "productionVariants[0].managedInstanceScaling.minInstanceCount is 0; keep at least 1 so "
+        "the first request after idle does not wait for a GPU and a model load"
+    ]
+    assert run("required-tags", NATIVE_EC, bad) == [
+        "missing tags: project, stack, environment, managed-by"
+    ]
+    # aws-native names the ML storage volume key kmsKeyId; NVMe types must not set it.
+    assert run("encryption-at-rest", NATIVE_EC, {**props, "kmsKeyId": "arn:aws:kms:k"}) == [
+        "kmsKeyId is set but ml.g6e.xlarge use(s) NVMe instance storage, which is "
+        "hardware-encrypted; SageMaker rejects a KMS key for these types: remove it"
+    ]
+    ebs = {"productionVariants": [{"instanceType": "ml.m5.xlarge"}]}
+    assert run("encryption-at-rest", NATIVE_EC, ebs) == [
+        "kmsKeyId is unset; encrypt the endpoint's ML storage volumes with a KMS key"
+    ]
