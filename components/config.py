@@ -291,9 +291,11 @@ class EcsSharedInstanceConfig(_Strict):
     name: str = Field(
         description="DNS-1123 label, not a model name; names the shared service and its hosts"
     )
-    models: list[str] = Field(
+    # Python name differs from the key so config_reference() does not expand it as `models[]`.
+    model_names: list[str] = Field(
+        alias="models",
         description="names of 2+ models from `models` (same capacity and replicas); list order "
-        "sets engine ports 8000, 8001, ..."
+        "sets engine ports 8000, 8001, ...",
     )
     instance_type: str | None = Field(
         default=None,
@@ -357,6 +359,40 @@ def _ecs_problems(cfg: EcsConfig) -> list[str]:
                             "client CIDRs (not empty, not 0.0.0.0/0): the engines have no auth")
     if cfg.certificate_arn is not None and not cfg.certificate_arn.startswith("arn:aws"):
         problems.append(f"{p}.certificateArn: {cfg.certificate_arn!r} is not an ACM ARN")
+    problems += _ecs_shared_problems(cfg.shared_instances, f"{p}.sharedInstances")
+    return problems
+
+
+def _ecs_shared_problems(groups: list[EcsSharedInstanceConfig], p: str) -> list[str]:
+    """What `sharedInstances` gets wrong on its own; checks that need the sized models (unknown
+    names, GPU sum, capacity, replicas) are `components.ecs.sharing.ecs_problems`."""
+    problems: list[str] = []
+    owner: dict[str, int] = {}
+    names = [g.name for g in groups]
+    for i, group in enumerate(groups):
+        if not _DNS_LABEL.match(group.name) or len(group.name) > 40:
+            problems.append(f"{p}[{i}].name: {group.name!r} must be a DNS-1123 label of at most "
+                            "40 chars (it names the shared service and its hosts)")
+        if names.count(group.name) > 1 and names.index(group.name) < i:
+            problems.append(f"{p}[{i}].name: {group.name!r} is also {p}[{names.index(group.name)}]"
+                            "; shared instance names must be unique")
+        distinct = len(set(group.model_names))
+        if distinct < 2:
+            problems.append(f"{p}[{i}].models: lists {distinct} distinct model(s); a shared "
+                            "instance needs at least 2 (a single model needs no group)")
+        if distinct > 5:
+            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/register-multiple-targetgroups.html
+            problems.append(f"{p}[{i}].models: lists {distinct} models; an ECS service "
+                            "registers at most 5 ALB target groups (one per model)")
+        for j, model in enumerate(group.model_names):
+            if group.model_names.index(model) < j:
+                problems.append(f"{p}[{i}].models[{j}]: {model!r} is listed twice")
+            elif model in owner and owner[model] != i:
+                problems.append(f"{p}[{i}].models[{j}]: {model!r} is already in "
+                                f"{p}[{owner[model]}] ({groups[owner[model]].name!r}); a model "
+                                "runs on one shared instance at most")
+            else:
+                owner.setdefault(model, i)
     return problems
 
 
@@ -654,6 +690,7 @@ def parse_stack_config(
 
 PLATFORM_CHECKS: Mapping[str, str] = {
     "sagemaker": "components.sagemaker.validation:sagemaker_problems",
+    "ecs": "components.ecs.sharing:ecs_problems",
 }
 """Per-platform validation, as `module:function` taking a `StackConfig` and returning problems.
 Imported lazily: those modules import this one, and none imports a Pulumi provider package."""

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import pulumi
 
 from components.config import StackConfig
-from components.ecs import EcsPlatform
+from components.ecs.platform import EcsPlatform
 from components.eks import EksPlatform
 from components.network import Network
 from components.sagemaker.platform import SageMakerPlatform

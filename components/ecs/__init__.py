@@ -1,5 +1,6 @@
-"""ECS platform: GPU capacity providers with warm pools (see docs/ecs.md)."""
+"""ECS platform: GPU capacity providers with warm pools (see docs/ecs.md).
 
-from components.ecs.platform import EcsPlatform
-
-__all__ = ["EcsPlatform"]
+Deliberately empty of imports (as components/sagemaker): config validation imports
+`components.ecs.sharing` without pulling in a Pulumi provider package. The component is
+`components.ecs.platform.EcsPlatform`.
+"""

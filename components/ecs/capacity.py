@@ -1,5 +1,5 @@
-"""GPU capacity for one model: launch template(s), Auto Scaling group(s), warm pool, and the
-ECS capacity provider(s) that scale them.
+"""GPU capacity for one model (or one shared instance of several models): launch template(s),
+Auto Scaling group(s), warm pool, and the ECS capacity provider(s) that scale them.
 
 Warm pool constraints, each checked against AWS's documentation:
 * Pool state `Stopped`: G and P instance families cannot hibernate (hibernation lists no GPU
@@ -21,13 +21,14 @@ Warm pool constraints, each checked against AWS's documentation:
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config import EcsConfig, Model
+from components.config import Capacity, EcsConfig, Model
 from components.ecs import iam
 from components.ecs.placement import TaskShape, max_instances, spot_instance_types
 from components.ecs.userdata import LIFECYCLE_HOOK_NAME, user_data
@@ -59,9 +60,37 @@ Purchase = Literal["on-demand", "spot"]
 
 
 @dataclass(frozen=True)
+class HostPlan:
+    """What one set of groups hosts: one model (`for_model`) or a shared instance's models.
+
+    `name` (model or shared-instance name) names the groups, launch templates and providers;
+    `host_tags` go on hosts, groups and templates (a single model's serving tags, which the
+    policy pack reads), `tags` on the IAM role, profile and capacity providers."""
+
+    name: str
+    instance_type: str
+    capacity: Capacity
+    min_replicas: int
+    max_replicas: int
+    spot_types: tuple[str, ...]
+    host_tags: Mapping[str, str]
+    tags: Mapping[str, str]
+
+    @classmethod
+    def for_model(cls, model: Model, naming: Naming) -> HostPlan:
+        spec = model.spec
+        return cls(
+            name=model.name, instance_type=model.instance.name, capacity=spec.capacity,
+            min_replicas=spec.min_replicas, max_replicas=spec.replicas_max,
+            spot_types=tuple(spot_instance_types(model)) if spec.capacity == "spot" else (),
+            host_tags=naming.serving_tags(model, "ecs"), tags=naming.tags(model=model.name),
+        )
+
+
+@dataclass(frozen=True)
 class GpuCapacityArgs:
     naming: Naming
-    model: Model
+    hosts: HostPlan
     shape: TaskShape
     network: Network
     config: EcsConfig
@@ -102,7 +131,7 @@ def managed_scaling_args(
 
 
 class GpuCapacity(pulumi.ComponentResource):
-    """One model's GPU instances and capacity provider(s)."""
+    """One model's (or shared instance's) GPU instances and capacity provider(s)."""
 
     on_demand_provider: pulumi.Output[str]
     spot_provider: pulumi.Output[str] | None
@@ -115,26 +144,25 @@ class GpuCapacity(pulumi.ComponentResource):
     ) -> None:
         super().__init__("llm-hosting:ecs:GpuCapacity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        naming, model = args.naming, args.model
+        naming, hosts = args.naming, args.hosts
         self._cap_args = args
-        self._serving_tags = naming.serving_tags(model, "ecs")
-        spec = model.spec
+        self._serving_tags = dict(hosts.host_tags)
 
-        on_demand_name = naming.physical("ecs", model.name, "on-demand", max_len=255)
-        spot_name = naming.physical("ecs", model.name, "spot", max_len=255)
-        spot = spec.capacity == "spot"
+        on_demand_name = naming.physical("ecs", hosts.name, "on-demand", max_len=255)
+        spot_name = naming.physical("ecs", hosts.name, "spot", max_len=255)
+        spot = hosts.capacity == "spot"
         self.group_names = [on_demand_name, *([spot_name] if spot else [])]
         self.warm_group_name = on_demand_name
 
         sg = aws.ec2.SecurityGroup(
             f"{name}-instance-sg",
-            description=f"ECS GPU hosts for {model.name}: no inbound (tasks use their own ENIs)",
+            description=f"ECS GPU hosts for {hosts.name}: no inbound (tasks use their own ENIs)",
             vpc_id=args.network.vpc_id,
             egress=[aws.ec2.SecurityGroupEgressArgs(
                 description="HTTPS: ECS, ECR, registries, SSM, CloudWatch (endpoints or NAT)",
                 protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"],
             )],
-            tags={**self._serving_tags, "Name": naming.physical("ecs", model.name, "hosts")},
+            tags={**self._serving_tags, "Name": naming.physical("ecs", hosts.name, "hosts")},
             opts=child,
         )
         self.instance_security_group_id = sg.id
@@ -142,7 +170,7 @@ class GpuCapacity(pulumi.ComponentResource):
 
         # On-demand: the warm-pool group. It holds `minReplicas` (the base) in spot mode and
         # every replica otherwise.
-        base_replicas = max(spec.min_replicas, 1) if spot else spec.replicas_max
+        base_replicas = max(hosts.min_replicas, 1) if spot else hosts.max_replicas
         od_max = max_instances(base_replicas, args.shape)
         od_template = self._launch_template(name, "on-demand", sg, profile, on_demand_name, child)
         od_group = aws.autoscaling.Group(
@@ -169,7 +197,7 @@ class GpuCapacity(pulumi.ComponentResource):
 
         self.spot_provider = None
         if spot:
-            spot_max = max_instances(spec.replicas_max, args.shape)
+            spot_max = max_instances(hosts.max_replicas, args.shape)
             spot_template = self._launch_template(name, "spot", sg, profile, None, child)
             spot_group = aws.autoscaling.Group(
                 f"{name}-spot",
@@ -196,7 +224,7 @@ class GpuCapacity(pulumi.ComponentResource):
                         overrides=[
                             aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(
                                 instance_type=t)
-                            for t in spot_instance_types(model)
+                            for t in hosts.spot_types
                         ],
                     ),
                 ),
@@ -238,10 +266,10 @@ class GpuCapacity(pulumi.ComponentResource):
     def _instance_profile(
         self, name: str, args: GpuCapacityArgs, group: str, opts: pulumi.ResourceOptions
     ) -> aws.iam.InstanceProfile:
-        tags = self._cap_args.naming.tags(model=args.model.name)
+        tags = dict(args.hosts.tags)
         role = aws.iam.Role(
             f"{name}-instance-role",
-            description=f"ECS GPU hosts of {args.model.name}: agent, SSM, hook, GPU metrics",
+            description=f"ECS GPU hosts of {args.hosts.name}: agent, SSM, hook, GPU metrics",
             assume_role_policy=pulumi.Output.from_input(args.account).apply(
                 lambda acct: iam.assume_role_policy("ec2.amazonaws.com", acct)),
             tags=tags,
@@ -281,12 +309,12 @@ class GpuCapacity(pulumi.ComponentResource):
         script = user_data(cluster_name=args.cluster_name, region=args.region,
                            images=args.images if warm_pool_group else [],
                            warm_pool_group=warm_pool_group)
-        resource_tags = {**self._serving_tags, "Name": args.naming.physical("ecs", args.model.name)}
+        resource_tags = {**self._serving_tags, "Name": args.naming.physical("ecs", args.hosts.name)}
         return aws.ec2.LaunchTemplate(
             f"{name}-{purchase}-lt",
-            description=f"ECS GPU hosts for {args.model.name} ({purchase})",
+            description=f"ECS GPU hosts for {args.hosts.name} ({purchase})",
             image_id=ami.insecure_value,
-            instance_type=args.model.instance.name,
+            instance_type=args.hosts.instance_type,
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
             vpc_security_group_ids=[sg.id],
             user_data=base64.b64encode(script.encode()).decode(),
@@ -331,14 +359,14 @@ class GpuCapacity(pulumi.ComponentResource):
         args = self._cap_args
         provider = aws.ecs.CapacityProvider(
             f"{name}-{purchase}-cp",
-            name=args.naming.physical(args.model.name, purchase, max_len=255),
+            name=args.naming.physical(args.hosts.name, purchase, max_len=255),
             auto_scaling_group_provider=aws.ecs.CapacityProviderAutoScalingGroupProviderArgs(
                 auto_scaling_group_arn=group.arn,
                 managed_termination_protection="ENABLED",
                 managed_draining="ENABLED",
                 managed_scaling=managed_scaling_args(args.config, group_max),
             ),
-            tags=args.naming.tags(model=args.model.name),
+            tags=dict(args.hosts.tags),
             opts=opts,
         )
         return provider.name

@@ -1,5 +1,5 @@
-"""Container definitions for one model's task (pure; no Pulumi), in RegisterTaskDefinition's
-camelCase shape so tests validate them against botocore's ECS model.
+"""Container definitions for one model's task, or a shared task of several models (pure; no
+Pulumi), in RegisterTaskDefinition's camelCase shape so tests validate them against botocore.
 
 A task is up to three containers sharing the task's network namespace (awsvpc):
 * `weights` (only with `weightsUri`): `aws s3 sync` of the staged prefix into a task volume, then
@@ -21,7 +21,13 @@ from typing import Any
 from components.config import Model
 from components.ecs.iam import INFLIGHT_NAMESPACE
 from components.ecs.placement import TaskShape, container_health_timing
-from components.facts.images import ADOT_COLLECTOR_IMAGE, AWS_CLI_IMAGE, EngineImage
+from components.ecs.sharing import SharedHost
+from components.facts.images import (
+    ADOT_COLLECTOR_IMAGE,
+    AWS_CLI_IMAGE,
+    ENGINE_IMAGES,
+    EngineImage,
+)
 from components.sizing import DEFAULT_GPU_MEMORY_UTILIZATION
 
 ENGINE = "engine"
@@ -32,6 +38,11 @@ MODELS_PATH = "/models"
 ENGINE_MAX_CONCURRENCY = 256
 """Engine admission cap (vLLM's default `max_num_seqs`); autoscaling keeps the *average* in-flight
 count near `concurrencyTarget`, far below it."""
+
+TGI_PROMETHEUS_PORT_FLAG = "--prometheus-port"
+TGI_MASTER_PORT_FLAG = "--master-port"
+"""TGI launcher flags (defaults 9000 and 29500) that a second TGI engine in the same network
+namespace must move. https://huggingface.co/docs/text-generation-inference/reference/launcher"""
 
 INFLIGHT_RUNNING = "llm_requests_running"
 INFLIGHT_WAITING = "llm_requests_waiting"
@@ -51,14 +62,14 @@ class TaskInputs:
     hf_token_secret_arn: str | None
 
 
-def _logs(inputs: TaskInputs, prefix: str) -> dict[str, Any]:
+def _logs(log_group: str, region: str, prefix: str) -> dict[str, Any]:
     # non-blocking: a CloudWatch Logs hiccup must not stall the engine's stdout.
     # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using_awslogs.html
     return {
         "logDriver": "awslogs",
         "options": {
-            "awslogs-group": inputs.log_group,
-            "awslogs-region": inputs.region,
+            "awslogs-group": log_group,
+            "awslogs-region": region,
             "awslogs-stream-prefix": prefix,
             "mode": "non-blocking",
             "max-buffer-size": "25m",
@@ -71,45 +82,60 @@ def engine_model_ref(model: Model) -> str:
     return f"{MODELS_PATH}/{model.name}" if model.spec.weights_uri else model.spec.model_id
 
 
-def health_command(image: EngineImage) -> list[str]:
+def health_command(image: EngineImage, port: int | None = None) -> list[str]:
     # python3 ships in both engine images; curl is not guaranteed.
-    url = f"http://127.0.0.1:{image.port}{image.health_path}"
+    url = f"http://127.0.0.1:{port or image.port}{image.health_path}"
     return ["CMD-SHELL", f"python3 -c \"import urllib.request; urllib.request.urlopen('{url}', "
                          "timeout=5)\" || exit 1"]
 
 
-def collector_config(inputs: TaskInputs) -> dict[str, Any]:
-    """ADOT: keep only the engine's running/waiting gauges, renamed engine-neutrally, labelled
-    with the service name, exported as EMF with that single dimension."""
-    image = inputs.image
-    running, waiting = image.inflight_metrics
-    relabel = [
-        {"source_labels": ["__name__"], "regex": re.escape(running),
-         "target_label": "__name__", "replacement": INFLIGHT_RUNNING, "action": "replace"},
-        {"source_labels": ["__name__"], "regex": re.escape(waiting),
-         "target_label": "__name__", "replacement": INFLIGHT_WAITING, "action": "replace"},
-        {"source_labels": ["__name__"], "regex": f"{INFLIGHT_RUNNING}|{INFLIGHT_WAITING}",
-         "action": "keep"},
-    ]
-    return {
-        "receivers": {"prometheus": {"config": {"scrape_configs": [{
-            "job_name": "engine",
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One engine the collector scrapes, and the labels (= EMF dimensions) its gauges get."""
+
+    image: EngineImage
+    metrics_port: int
+    labels: dict[str, str]
+    job: str = "engine"
+
+
+def _collector(
+    targets: list[ScrapeTarget], *, metrics_log_group: str, region: str
+) -> dict[str, Any]:
+    """ADOT: keep only each engine's running/waiting gauges, renamed engine-neutrally, labelled,
+    exported as EMF with exactly those labels as dimensions."""
+    jobs = []
+    for t in targets:
+        running, waiting = t.image.inflight_metrics
+        relabel = [
+            {"source_labels": ["__name__"], "regex": re.escape(running),
+             "target_label": "__name__", "replacement": INFLIGHT_RUNNING, "action": "replace"},
+            {"source_labels": ["__name__"], "regex": re.escape(waiting),
+             "target_label": "__name__", "replacement": INFLIGHT_WAITING, "action": "replace"},
+            {"source_labels": ["__name__"], "regex": f"{INFLIGHT_RUNNING}|{INFLIGHT_WAITING}",
+             "action": "keep"},
+        ]
+        jobs.append({
+            "job_name": t.job,
             "scrape_interval": "15s",
-            "metrics_path": image.metrics_path,
+            "metrics_path": t.image.metrics_path,
             "static_configs": [{
-                "targets": [f"127.0.0.1:{image.metrics_port}"],
-                "labels": {"ServiceName": inputs.service_name},
+                "targets": [f"127.0.0.1:{t.metrics_port}"],
+                "labels": dict(t.labels),
             }],
             "metric_relabel_configs": relabel,
-        }]}}},
+        })
+    dimensions = sorted({tuple(t.labels) for t in targets})
+    return {
+        "receivers": {"prometheus": {"config": {"scrape_configs": jobs}}},
         "processors": {"batch": {"timeout": "30s"}},
         "exporters": {"awsemf": {
             "namespace": INFLIGHT_NAMESPACE,
-            "log_group_name": inputs.metrics_log_group,
-            "region": inputs.region,
+            "log_group_name": metrics_log_group,
+            "region": region,
             "dimension_rollup_option": "NoDimensionRollup",
             "metric_declarations": [{
-                "dimensions": [["ServiceName"]],
+                "dimensions": [list(d) for d in dimensions],
                 "metric_name_selectors": [INFLIGHT_RUNNING, INFLIGHT_WAITING],
             }],
         }},
@@ -119,23 +145,61 @@ def collector_config(inputs: TaskInputs) -> dict[str, Any]:
     }
 
 
-def container_definitions(inputs: TaskInputs) -> list[dict[str, Any]]:
-    model, image, shape = inputs.model, inputs.image, inputs.shape
+def collector_config(inputs: TaskInputs) -> dict[str, Any]:
+    """One engine, dimension `ServiceName`."""
+    image = inputs.image
+    return _collector(
+        [ScrapeTarget(image, image.metrics_port, {"ServiceName": inputs.service_name})],
+        metrics_log_group=inputs.metrics_log_group, region=inputs.region)
+
+
+def _metrics_container(config: dict[str, Any], log_group: str, region: str) -> dict[str, Any]:
+    return {
+        "name": METRICS,
+        "image": ADOT_COLLECTOR_IMAGE,
+        "essential": False,
+        "environment": [{"name": "AOT_CONFIG_CONTENT", "value": json.dumps(config)}],
+        "memoryReservation": 256,
+        "logConfiguration": _logs(log_group, region, METRICS),
+    }
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How one engine container of a task is named, where it listens and logs."""
+
+    model: Model
+    image: EngineImage
+    shape: TaskShape
+    engine_name: str = ENGINE
+    weights_name: str = WEIGHTS
+    log_prefix_engine: str = ENGINE
+    log_prefix_weights: str = WEIGHTS
+    port: int | None = None  # None: the image's default port
+    extra_args: tuple[str, ...] = ()
+
+
+def _engine_containers(
+    e: EngineSpec, *, region: str, log_group: str, hf_token_secret_arn: str | None
+) -> list[dict[str, Any]]:
+    """[weights init container (with weightsUri)], engine."""
+    model, image, shape = e.model, e.image, e.shape
     spec = model.spec
+    port = e.port or image.port
     mount = [{"sourceVolume": MODELS_VOLUME, "containerPath": MODELS_PATH, "readOnly": False}]
     containers: list[dict[str, Any]] = []
 
     if spec.weights_uri is not None:
         containers.append({
-            "name": WEIGHTS,
+            "name": e.weights_name,
             "image": AWS_CLI_IMAGE,
             "essential": False,
             "command": ["s3", "sync", spec.weights_uri, f"{MODELS_PATH}/{model.name}",
                         "--no-progress", "--only-show-errors"],
-            "environment": [{"name": "AWS_REGION", "value": inputs.region}],
+            "environment": [{"name": "AWS_REGION", "value": region}],
             "memoryReservation": 512,
             "mountPoints": mount,
-            "logConfiguration": _logs(inputs, WEIGHTS),
+            "logConfiguration": _logs(log_group, region, e.log_prefix_weights),
         })
 
     environment = [
@@ -144,22 +208,27 @@ def container_definitions(inputs: TaskInputs) -> list[dict[str, Any]]:
     ]
     if spec.weights_uri is not None:
         environment.append({"name": "HF_HUB_OFFLINE", "value": "1"})  # never call the Hub
+    command = image.serve_args(
+        model=engine_model_ref(model),
+        served_model_name=spec.model_id,
+        tensor_parallel=spec.gpus_per_replica,
+        max_input_tokens=spec.max_input_tokens,
+        max_total_tokens=spec.max_total_tokens,
+        max_concurrency=ENGINE_MAX_CONCURRENCY,
+        quantization=spec.quantization,
+        gpu_memory_fraction=DEFAULT_GPU_MEMORY_UTILIZATION,
+    )
+    if port != image.port:  # serve_args writes the image's default port after its flag
+        at = command.index(image.flags.port)
+        command[at + 1] = str(port)
     engine: dict[str, Any] = {
-        "name": ENGINE,
+        "name": e.engine_name,
         "image": image.image,
         "essential": True,
         "entryPoint": list(image.entrypoint),
-        "command": image.serve_args(
-            model=engine_model_ref(model),
-            served_model_name=spec.model_id,
-            tensor_parallel=spec.gpus_per_replica,
-            max_input_tokens=spec.max_input_tokens,
-            max_total_tokens=spec.max_total_tokens,
-            max_concurrency=ENGINE_MAX_CONCURRENCY,
-            quantization=spec.quantization,
-            gpu_memory_fraction=DEFAULT_GPU_MEMORY_UTILIZATION,
-        ),
-        "portMappings": [{"containerPort": image.port, "protocol": "tcp", "name": "http"}],
+        "command": command + list(e.extra_args),
+        "portMappings": [{"containerPort": port, "protocol": "tcp", "name": e.engine_name
+                          if e.engine_name != ENGINE else "http"}],
         "resourceRequirements": [{"type": "GPU", "value": str(spec.gpus_per_replica)}],
         "memoryReservation": shape.engine_memory_mib,
         "environment": environment,
@@ -168,25 +237,70 @@ def container_definitions(inputs: TaskInputs) -> list[dict[str, Any]]:
             "initProcessEnabled": True,
         },
         "ulimits": [{"name": "nofile", "softLimit": 65536, "hardLimit": 65536}],
-        "healthCheck": {"command": health_command(image),
+        "healthCheck": {"command": health_command(image, port),
                         **container_health_timing(shape)},
         "stopTimeout": 120,
         "mountPoints": mount,
-        "logConfiguration": _logs(inputs, ENGINE),
+        "logConfiguration": _logs(log_group, region, e.log_prefix_engine),
     }
     if spec.weights_uri is not None:
-        engine["dependsOn"] = [{"containerName": WEIGHTS, "condition": "SUCCESS"}]
-    elif inputs.hf_token_secret_arn is not None:
-        engine["secrets"] = [{"name": "HF_TOKEN", "valueFrom": inputs.hf_token_secret_arn}]
+        engine["dependsOn"] = [{"containerName": e.weights_name, "condition": "SUCCESS"}]
+    elif hf_token_secret_arn is not None:
+        engine["secrets"] = [{"name": "HF_TOKEN", "valueFrom": hf_token_secret_arn}]
     containers.append(engine)
-
-    containers.append({
-        "name": METRICS,
-        "image": ADOT_COLLECTOR_IMAGE,
-        "essential": False,
-        "environment": [{"name": "AOT_CONFIG_CONTENT",
-                         "value": json.dumps(collector_config(inputs))}],
-        "memoryReservation": 256,
-        "logConfiguration": _logs(inputs, METRICS),
-    })
     return containers
+
+
+def container_definitions(inputs: TaskInputs) -> list[dict[str, Any]]:
+    containers = _engine_containers(
+        EngineSpec(model=inputs.model, image=inputs.image, shape=inputs.shape),
+        region=inputs.region, log_group=inputs.log_group,
+        hf_token_secret_arn=inputs.hf_token_secret_arn)
+    containers.append(_metrics_container(collector_config(inputs), inputs.log_group,
+                                         inputs.region))
+    return containers
+
+
+def shared_container_definitions(
+    host: SharedHost,
+    *,
+    region: str,
+    service_name: str,
+    log_group: str,
+    metrics_log_group: str,
+    hf_token_secret_arn: str | None,
+) -> list[dict[str, Any]]:
+    """A shared task: per model `weights-<model>` (with weightsUri) and `engine-<model>` on its
+    own port and GPUs, logging to streams prefixed `<model>/`; one collector for all engines,
+    whose gauges carry the dimensions `ServiceName` and `Model`."""
+    containers: list[dict[str, Any]] = []
+    targets: list[ScrapeTarget] = []
+    for member in host.members:
+        model = member.model
+        image = ENGINE_IMAGES[model.spec.engine]
+        extra: tuple[str, ...] = ()
+        if member.master_port is not None:  # TGI: metrics and shard rendezvous ports too
+            extra = (TGI_PROMETHEUS_PORT_FLAG, str(member.metrics_port),
+                     TGI_MASTER_PORT_FLAG, str(member.master_port))
+        containers += _engine_containers(
+            EngineSpec(
+                model=model, image=image, shape=member.shape,
+                engine_name=engine_container_name(model.name),
+                weights_name=f"{WEIGHTS}-{model.name}",
+                log_prefix_engine=model.name, log_prefix_weights=model.name,
+                port=member.port, extra_args=extra,
+            ),
+            region=region, log_group=log_group,
+            hf_token_secret_arn=hf_token_secret_arn if model.spec.weights_uri is None else None,
+        )
+        targets.append(ScrapeTarget(image, member.metrics_port,
+                                    {"ServiceName": service_name, "Model": model.name},
+                                    job=model.name))
+    containers.append(_metrics_container(
+        _collector(targets, metrics_log_group=metrics_log_group, region=region),
+        log_group, region))
+    return containers
+
+
+def engine_container_name(model_name: str) -> str:
+    return f"{ENGINE}-{model_name}"

@@ -85,6 +85,44 @@ def task_role_policy(
     return _doc(*statements)
 
 
+def shared_task_role_policy(
+    *, weights_uris: list[str], metrics_log_group_arn: str, partition: str = "aws"
+) -> str:
+    """A shared task's role: every member's weights prefix (one list statement per bucket, so a
+    prefix never widens to another bucket) and the EMF log group. The task is the IAM boundary:
+    models that share a task share this role (docs/ecs.md)."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "EmfMetrics",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [metrics_log_group_arn, f"{metrics_log_group_arn}:*"],
+        }
+    ]
+    by_bucket: dict[str, list[str]] = {}
+    for uri in weights_uris:
+        bucket, prefix = split_s3_uri(uri)
+        by_bucket.setdefault(bucket, []).append(prefix)
+    for n, (bucket, prefixes) in enumerate(sorted(by_bucket.items())):
+        statements.append({
+            "Sid": f"ListWeightsPrefix{n}",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": f"arn:{partition}:s3:::{bucket}",
+            "Condition": {"StringLike": {"s3:prefix": [
+                x for prefix in prefixes for x in (prefix, f"{prefix}/*")]}},
+        })
+    if by_bucket:
+        statements.append({
+            "Sid": "ReadWeights",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": [f"arn:{partition}:s3:::{b}/{prefix}/*"
+                         for b, prefixes in sorted(by_bucket.items()) for prefix in prefixes],
+        })
+    return _doc(*statements)
+
+
 def execution_role_policy(*, log_group_arn: str, secret_arns: list[str]) -> str:
     """Write the task's own log group; read only the secrets its containers reference.
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html"""

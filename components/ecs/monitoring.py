@@ -29,11 +29,13 @@ class DashboardRefs:
     service: str
     groups: list[str]  # Auto Scaling group names (on-demand first)
     warm_group: str | None
+    model: str | None = None  # a shared task: the in-flight gauges also carry `Model`
 
 
 def dashboard_body(r: DashboardRefs) -> str:
     """Requests, latency, errors, GPU utilization, in-flight, and warm vs in-service instances."""
     lb = ["LoadBalancer", r.load_balancer, "TargetGroup", r.target_group]
+    inflight = ["ServiceName", r.service, *(["Model", r.model] if r.model else [])]
 
     def widget(title: str, metrics: list[list[Any]], stat: str = "Sum") -> dict[str, Any]:
         return {"type": "metric", "width": 12, "height": 6, "properties": {
@@ -66,8 +68,8 @@ def dashboard_body(r: DashboardRefs) -> str:
              {"yAxis": "right"}] for g in r.groups
         ], stat="Average"),
         widget("In-flight requests per task", [
-            [INFLIGHT_NAMESPACE, INFLIGHT_RUNNING, "ServiceName", r.service],
-            [INFLIGHT_NAMESPACE, INFLIGHT_WAITING, "ServiceName", r.service],
+            [INFLIGHT_NAMESPACE, INFLIGHT_RUNNING, *inflight],
+            [INFLIGHT_NAMESPACE, INFLIGHT_WAITING, *inflight],
         ], stat="Average"),
         widget("Instances: in service and warm", instances, stat="Maximum"),
         widget("Tasks", [["ECS/ContainerInsights", "RunningTaskCount", "ClusterName", r.cluster,
@@ -89,6 +91,7 @@ class MonitoringArgs:
     service_name: pulumi.Input[str]
     group_names: list[pulumi.Input[str]]
     warm_group_name: pulumi.Input[str] | None
+    shared: bool = False  # the model is one engine of a shared task (service, hosts shared)
 
 
 class ModelMonitoring(pulumi.ComponentResource):
@@ -135,6 +138,7 @@ class ModelMonitoring(pulumi.ComponentResource):
         ).apply(lambda v: dashboard_body(DashboardRefs(
             region=args.region, load_balancer=v[0], target_group=v[1], cluster=v[2],
             service=v[3], groups=list(v[4]), warm_group=v[5],
+            model=model if args.shared else None,
         )))
         aws.cloudwatch.Dashboard(
             f"{name}-dashboard",

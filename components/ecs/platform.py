@@ -16,15 +16,18 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import Model
-from components.ecs.capacity import GpuCapacity, GpuCapacityArgs
+from components.ecs.capacity import GpuCapacity, GpuCapacityArgs, HostPlan
 from components.ecs.loadbalancer import LoadBalancer, LoadBalancerArgs
 from components.ecs.monitoring import ModelMonitoring, MonitoringArgs
 from components.ecs.placement import task_shape
 from components.ecs.service import ModelService, ModelServiceArgs, listener_priorities
+from components.ecs.shared_service import SharedService, SharedServiceArgs, shared_tags
+from components.ecs.sharing import SharedHost, shared_hosts, shared_spot_types, sizing_summary
 from components.facts.images import ADOT_COLLECTOR_IMAGE, AWS_CLI_IMAGE, ENGINE_IMAGES
 
 if TYPE_CHECKING:
     from components.platforms import PlatformArgs
+    from components.tags import Naming
 
 HF_TOKEN_RECOVERY_DAYS: dict[str, int] = {"dev": 7, "staging": 7, "prod": 30}
 
@@ -39,6 +42,23 @@ def curl_command(scheme: str, dns_name: str, model: Model) -> str:
     })
     return (f"curl -sN {scheme}://{dns_name}/{model.name}/v1/chat/completions "
             f"-H 'Content-Type: application/json' -d '{body}'")
+
+
+def _host_plan(host: SharedHost, naming: Naming) -> HostPlan:
+    return HostPlan(
+        name=host.name, instance_type=host.instance.name,
+        capacity=host.capacity,  # type: ignore[arg-type]  # validated: one value per group
+        min_replicas=host.min_replicas, max_replicas=host.max_replicas,
+        spot_types=tuple(shared_spot_types(host)) if host.capacity == "spot" else (),
+        host_tags=shared_tags(naming, host), tags=shared_tags(naming, host),
+    )
+
+
+def _images(host: SharedHost) -> list[str]:
+    """Every image a shared task runs, pre-pulled onto warm-pool instances."""
+    engines = [ENGINE_IMAGES[m.model.spec.engine].image for m in host.members]
+    weights = [AWS_CLI_IMAGE] if any(m.model.spec.weights_uri for m in host.members) else []
+    return [*dict.fromkeys(engines), ADOT_COLLECTOR_IMAGE, *weights]
 
 
 class EcsPlatform(pulumi.ComponentResource):
@@ -58,6 +78,9 @@ class EcsPlatform(pulumi.ComponentResource):
         partition = aws.get_partition_output(opts=invoke).partition
         cluster_name = naming.cluster_name
         listener_priorities([m.name for m in config.models])  # fail in preview on a collision
+        hosts = shared_hosts(config)  # ConfigError before any child registers
+        grouped = {m.model.name for h in hosts for m in h.members}
+        single = [m for m in config.models if m.name not in grouped]
 
         cluster = aws.ecs.Cluster(
             f"{name}-cluster",
@@ -71,7 +94,8 @@ class EcsPlatform(pulumi.ComponentResource):
         lb = LoadBalancer(
             f"{name}-lb",
             LoadBalancerArgs(naming, network, ecs_cfg,
-                             [ENGINE_IMAGES[m.spec.engine].port for m in config.models]),
+                             [ENGINE_IMAGES[m.spec.engine].port for m in single]
+                             + [m.port for h in hosts for m in h.members]),
             child,
         )
 
@@ -97,13 +121,14 @@ class EcsPlatform(pulumi.ComponentResource):
         endpoints: dict[str, pulumi.Output[str]] = {}
         commands: dict[str, pulumi.Output[str]] = {}
         pending: list[tuple[Model, GpuCapacity]] = []
-        for model in config.models:
+        for model in single:
             image = ENGINE_IMAGES[model.spec.engine]
             shape = task_shape(model, ecs_cfg.root_volume_gib)
             capacity = GpuCapacity(
                 f"{name}-{model.name}-capacity",
                 GpuCapacityArgs(
-                    naming=naming, model=model, shape=shape, network=network, config=ecs_cfg,
+                    naming=naming, hosts=HostPlan.for_model(model, naming), shape=shape,
+                    network=network, config=ecs_cfg,
                     region=config.region, cluster_name=cluster_name, account=account,
                     partition=partition,
                     images=[image.image, ADOT_COLLECTOR_IMAGE]
@@ -113,6 +138,20 @@ class EcsPlatform(pulumi.ComponentResource):
             )
             capacities.append(capacity)
             pending.append((model, capacity))
+        shared: list[tuple[SharedHost, GpuCapacity]] = []
+        for host in hosts:
+            capacity = GpuCapacity(
+                f"{name}-{host.name}-capacity",
+                GpuCapacityArgs(
+                    naming=naming, hosts=_host_plan(host, naming), shape=host.shape,
+                    network=network, config=ecs_cfg, region=config.region,
+                    cluster_name=cluster_name, account=account, partition=partition,
+                    images=_images(host),
+                ),
+                child,
+            )
+            capacities.append(capacity)
+            shared.append((host, capacity))
 
         providers = [p for c in capacities
                      for p in (c.on_demand_provider, c.spot_provider) if p is not None]
@@ -165,10 +204,47 @@ class EcsPlatform(pulumi.ComponentResource):
             commands[model.name] = lb.dns_name.apply(
                 lambda dns, m=model: curl_command(lb.scheme, dns, m))
 
+        for host, capacity in shared:
+            shared_service = SharedService(
+                f"{name}-{host.name}",
+                SharedServiceArgs(
+                    naming=naming, host=host, network=network, region=config.region,
+                    account=account, partition=partition, cluster_arn=cluster.arn,
+                    cluster_name=cluster_name, listener_arn=lb.listener_arn,
+                    alb_arn_suffix=lb.arn_suffix, alb_security_group_id=lb.security_group_id,
+                    logs_kms_key_arn=network.logs_kms_key_arn, hf_token_secret_arn=secret_arn,
+                    on_demand_provider=capacity.on_demand_provider,
+                    spot_provider=capacity.spot_provider, depends_on=[associations],
+                ),
+                child,
+            )
+            for member in host.members:
+                model = member.model
+                ModelMonitoring(
+                    f"{name}-{model.name}-monitoring",
+                    MonitoringArgs(
+                        naming=naming, model=model.name, region=config.region,
+                        load_balancer_arn_suffix=lb.arn_suffix,
+                        target_group_arn_suffix=shared_service.target_group_arn_suffixes[
+                            model.name],
+                        cluster_name=cluster_name, service_name=shared_service.service_name,
+                        group_names=list(capacity.group_names),
+                        warm_group_name=capacity.warm_group_name, shared=True,
+                    ),
+                    child,
+                )
+                endpoints[model.name] = pulumi.Output.concat(
+                    lb.scheme, "://", lb.dns_name, f"/{model.name}/v1")
+                commands[model.name] = lb.dns_name.apply(
+                    lambda dns, m=model: curl_command(lb.scheme, dns, m))
+
         self.exports = {
             "clusterName": cluster.name,
             "loadBalancerDnsName": lb.dns_name,
             "endpoints": endpoints,
             "invokeCommands": commands,
         }
+        if hosts:
+            self.exports = {**self.exports,
+                            "sharedInstances": {h.name: sizing_summary(h) for h in hosts}}
         self.register_outputs(dict(self.exports))

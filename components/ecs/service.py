@@ -210,52 +210,12 @@ class ModelService(pulumi.ComponentResource):
             tags={**tags, "Name": naming.physical("ecs", model.name, "tasks")},
             opts=child,
         )
-        target_group = aws.lb.TargetGroup(
-            f"{name}-tg",
-            port=image.port,
-            protocol="HTTP",
-            target_type="ip",
-            vpc_id=args.network.vpc_id,
-            # Route each request to the replica with the fewest in flight: LLM requests vary
-            # from milliseconds to minutes, so round robin piles up on one engine.
-            load_balancing_algorithm_type="least_outstanding_requests",
-            deregistration_delay=str(DEREGISTRATION_DELAY_SECONDS),
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                path=image.health_path, port="traffic-port", protocol="HTTP", matcher="200",
-                interval=15, timeout=5, healthy_threshold=2, unhealthy_threshold=3,
-            ),
-            tags=tags,
-            opts=child,
-        )
-        regex, replace = path_rewrite(model.name)
-        rule = aws.lb.ListenerRule(
-            f"{name}-route",
-            listener_arn=args.listener_arn,
-            priority=listener_priority(model.name),
-            conditions=[aws.lb.ListenerRuleConditionArgs(
-                path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(
-                    values=[f"/{model.name}/*"]),
-            )],
-            transforms=[aws.lb.ListenerRuleTransformArgs(
-                type="url-rewrite",
-                url_rewrite_config=aws.lb.ListenerRuleTransformUrlRewriteConfigArgs(
-                    rewrite=aws.lb.ListenerRuleTransformUrlRewriteConfigRewriteArgs(
-                        regex=regex, replace=replace)),
-            )],
-            actions=[aws.lb.ListenerRuleActionArgs(
-                type="forward", target_group_arn=target_group.arn)],
-            tags=tags,
-            opts=child,
-        )
+        target_group, rule = target_group_and_route(
+            name, model_name=model.name, image=image, port=image.port,
+            vpc_id=args.network.vpc_id, listener_arn=args.listener_arn, tags=tags, opts=child)
 
-        strategy = [aws.ecs.ServiceCapacityProviderStrategyArgs(
-            capacity_provider=args.on_demand_provider,
-            base=spec.min_replicas if args.spot_provider is not None else 0,
-            weight=0 if args.spot_provider is not None else 1,
-        )]
-        if args.spot_provider is not None:  # beyond the on-demand base, every task is Spot
-            strategy.append(aws.ecs.ServiceCapacityProviderStrategyArgs(
-                capacity_provider=args.spot_provider, base=0, weight=1))
+        strategy = capacity_strategy(args.on_demand_provider, args.spot_provider,
+                                     spec.min_replicas)
         service = aws.ecs.Service(
             f"{name}-service",
             name=service_name,
@@ -311,64 +271,166 @@ class ModelService(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> None:
         spec = args.model.spec
-        target = aws.appautoscaling.Target(
-            f"{name}-scaling-target",
-            service_namespace="ecs",
-            scalable_dimension="ecs:service:DesiredCount",
-            resource_id=pulumi.Output.concat(
-                "service/", args.cluster_name, "/", service.name),
-            min_capacity=spec.min_replicas,
-            max_capacity=spec.replicas_max,
-            tags=args.naming.tags(model=args.model.name),
-            opts=opts,
-        )
-        common = dict(
-            policy_type="TargetTrackingScaling",
-            resource_id=target.resource_id,
-            scalable_dimension=target.scalable_dimension,
-            service_namespace=target.service_namespace,
-            opts=opts,
-        )
-        aws.appautoscaling.Policy(
-            f"{name}-scale-requests",
-            target_tracking_scaling_policy_configuration=_TRACKING(
-                target_value=float(spec.concurrency_target * 60 // ASSUMED_REQUEST_SECONDS),
-                predefined_metric_specification=_PREDEFINED(
-                    predefined_metric_type="ALBRequestCountPerTarget",
-                    resource_label=pulumi.Output.concat(
-                        args.alb_arn_suffix, "/", target_group.arn_suffix),
-                ),
-                scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
-                scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
-            ),
-            **common,
-        )
-        dims = [_DIM(name="ServiceName", value=service_name)]
+        target = scalable_target(name, cluster_name=args.cluster_name, service=service,
+                                 min_replicas=spec.min_replicas, max_replicas=spec.replicas_max,
+                                 tags=args.naming.tags(model=args.model.name), opts=opts)
+        scaling_policies(
+            name, target=target, concurrency_target=spec.concurrency_target,
+            alb_arn_suffix=args.alb_arn_suffix, target_group=target_group,
+            dimensions={"ServiceName": service_name}, opts=opts)
 
-        def stat(metric_id: str, metric: str) -> Any:
-            return _METRIC(
-                id=metric_id,
-                return_data=False,
-                metric_stat=_STAT(stat="Average", metric=_STAT_METRIC(
-                    namespace=INFLIGHT_NAMESPACE, metric_name=metric, dimensions=dims)),
-            )
 
-        aws.appautoscaling.Policy(
-            f"{name}-scale-inflight",
-            target_tracking_scaling_policy_configuration=_TRACKING(
-                # Average in-flight (running + queued) per task, from the engine's own gauges.
-                target_value=float(spec.concurrency_target),
-                customized_metric_specification=_CUSTOM(
-                    metrics=[
-                        stat("running", INFLIGHT_RUNNING),
-                        stat("waiting", INFLIGHT_WAITING),
-                        _METRIC(
-                            id="inflight", expression="running + waiting",
-                            label="in-flight requests per task", return_data=True),
-                    ],
-                ),
-                scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
-                scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
+def target_group_and_route(
+    name: str,
+    *,
+    model_name: str,
+    image: EngineImage,
+    port: int,
+    vpc_id: pulumi.Input[str],
+    listener_arn: pulumi.Input[str],
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> tuple[aws.lb.TargetGroup, aws.lb.ListenerRule]:
+    """One model's target group (`{name}-tg`) and its `/<model>/*` rule (`{name}-route`)."""
+    target_group = aws.lb.TargetGroup(
+        f"{name}-tg",
+        port=port,
+        protocol="HTTP",
+        target_type="ip",
+        vpc_id=vpc_id,
+        # Route each request to the replica with the fewest in flight: LLM requests vary
+        # from milliseconds to minutes, so round robin piles up on one engine.
+        load_balancing_algorithm_type="least_outstanding_requests",
+        deregistration_delay=str(DEREGISTRATION_DELAY_SECONDS),
+        health_check=aws.lb.TargetGroupHealthCheckArgs(
+            path=image.health_path, port="traffic-port", protocol="HTTP", matcher="200",
+            interval=15, timeout=5, healthy_threshold=2, unhealthy_threshold=3,
+        ),
+        tags=tags,
+        opts=opts,
+    )
+    regex, replace = path_rewrite(model_name)
+    rule = aws.lb.ListenerRule(
+        f"{name}-route",
+        listener_arn=listener_arn,
+        priority=listener_priority(model_name),
+        conditions=[aws.lb.ListenerRuleConditionArgs(
+            path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(
+                values=[f"/{model_name}/*"]),
+        )],
+        transforms=[aws.lb.ListenerRuleTransformArgs(
+            type="url-rewrite",
+            url_rewrite_config=aws.lb.ListenerRuleTransformUrlRewriteConfigArgs(
+                rewrite=aws.lb.ListenerRuleTransformUrlRewriteConfigRewriteArgs(
+                    regex=regex, replace=replace)),
+        )],
+        actions=[aws.lb.ListenerRuleActionArgs(
+            type="forward", target_group_arn=target_group.arn)],
+        tags=tags,
+        opts=opts,
+    )
+    return target_group, rule
+
+
+def capacity_strategy(
+    on_demand: pulumi.Input[str], spot: pulumi.Input[str] | None, min_replicas: int
+) -> list[aws.ecs.ServiceCapacityProviderStrategyArgs]:
+    """On-demand only, or the `minReplicas` base on on-demand and every task beyond it on Spot."""
+    strategy = [aws.ecs.ServiceCapacityProviderStrategyArgs(
+        capacity_provider=on_demand,
+        base=min_replicas if spot is not None else 0,
+        weight=0 if spot is not None else 1,
+    )]
+    if spot is not None:  # beyond the on-demand base, every task is Spot
+        strategy.append(aws.ecs.ServiceCapacityProviderStrategyArgs(
+            capacity_provider=spot, base=0, weight=1))
+    return strategy
+
+
+def scalable_target(
+    name: str,
+    *,
+    cluster_name: str,
+    service: aws.ecs.Service,
+    min_replicas: int,
+    max_replicas: int,
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.appautoscaling.Target:
+    return aws.appautoscaling.Target(
+        f"{name}-scaling-target",
+        service_namespace="ecs",
+        scalable_dimension="ecs:service:DesiredCount",
+        resource_id=pulumi.Output.concat("service/", cluster_name, "/", service.name),
+        min_capacity=min_replicas,
+        max_capacity=max_replicas,
+        tags=tags,
+        opts=opts,
+    )
+
+
+def scaling_policies(
+    name: str,
+    *,
+    target: aws.appautoscaling.Target,
+    concurrency_target: int,
+    alb_arn_suffix: pulumi.Input[str],
+    target_group: aws.lb.TargetGroup,
+    dimensions: dict[str, pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """`{name}-scale-requests` (ALB requests per target) and `{name}-scale-inflight` (the
+    engine's running + waiting gauges with `dimensions`). Several target-tracking policies on
+    one target scale out when any asks and in only when all agree.
+    https://docs.aws.amazon.com/autoscaling/application/userguide/
+    application-auto-scaling-target-tracking.html"""
+    common = dict(
+        policy_type="TargetTrackingScaling",
+        resource_id=target.resource_id,
+        scalable_dimension=target.scalable_dimension,
+        service_namespace=target.service_namespace,
+        opts=opts,
+    )
+    aws.appautoscaling.Policy(
+        f"{name}-scale-requests",
+        target_tracking_scaling_policy_configuration=_TRACKING(
+            target_value=float(concurrency_target * 60 // ASSUMED_REQUEST_SECONDS),
+            predefined_metric_specification=_PREDEFINED(
+                predefined_metric_type="ALBRequestCountPerTarget",
+                resource_label=pulumi.Output.concat(
+                    alb_arn_suffix, "/", target_group.arn_suffix),
             ),
-            **common,
+            scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
+            scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
+        ),
+        **common,
+    )
+    dims = [_DIM(name=k, value=v) for k, v in dimensions.items()]
+
+    def stat(metric_id: str, metric: str) -> Any:
+        return _METRIC(
+            id=metric_id,
+            return_data=False,
+            metric_stat=_STAT(stat="Average", metric=_STAT_METRIC(
+                namespace=INFLIGHT_NAMESPACE, metric_name=metric, dimensions=dims)),
         )
+
+    aws.appautoscaling.Policy(
+        f"{name}-scale-inflight",
+        target_tracking_scaling_policy_configuration=_TRACKING(
+            # Average in-flight (running + queued) per task, from the engine's own gauges.
+            target_value=float(concurrency_target),
+            customized_metric_specification=_CUSTOM(
+                metrics=[
+                    stat("running", INFLIGHT_RUNNING),
+                    stat("waiting", INFLIGHT_WAITING),
+                    _METRIC(
+                        id="inflight", expression="running + waiting",
+                        label="in-flight requests per task", return_data=True),
+                ],
+            ),
+            scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
+            scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
+        ),
+        **common,
+    )
