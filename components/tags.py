@@ -91,31 +91,36 @@ class Naming:
         return tags
 
     def serving_tags(self, model: Model, platform: str) -> dict[str, str]:
-        """Tags for resources that run a model (endpoint configs, launch templates, node pools).
+        """Tags for resources that run a model (endpoint configs, launch templates, node groups):
+        the project's tag set plus `model` and the `serving_descriptor`."""
+        return self.tags(model=model.name, **serving_descriptor(model, platform))
 
-        They carry enough of the sizing request for the policy pack to recompute the fit and the
-        worst-case cost from the shared facts module, without access to the stack config. A
-        model sized with a shape the catalog does not give (a custom `shape:`) also carries it
-        in `llm-hosting/shape`, so the pack sizes what the program sized.
-        """
-        spec = model.spec
-        p = SERVING_TAG_PREFIX
-        shape: dict[str, str] = {}
-        if model.shape != get_model_shape(spec.model_id):
-            shape[SHAPE_TAG] = shape_tag_value(model.shape)
-        return self.tags(
-            model=model.name,
-            **{
-                f"{p}platform": platform,
-                f"{p}model-id": spec.model_id,
-                f"{p}instance-type": model.instance.name,
-                f"{p}quantization": spec.quantization,
-                f"{p}gpus-per-replica": str(spec.gpus_per_replica),
-                f"{p}max-input-tokens": str(spec.max_input_tokens),
-                f"{p}max-total-tokens": str(spec.max_total_tokens),
-                f"{p}concurrency-target": str(spec.concurrency_target),
-                f"{p}min-replicas": str(spec.min_replicas),
-                f"{p}max-replicas": str(spec.replicas_max),
-                **shape,
-            },
-        )
+
+def serving_descriptor(model: Model, platform: str) -> dict[str, str]:
+    """The `llm-hosting/*` keys that describe what a resource serves.
+
+    They carry enough of the sizing request for the policy pack to recompute the fit and the
+    worst-case cost from the shared facts module, without access to the stack config. A model
+    sized with a shape the catalog does not give (a custom `shape:`) also carries it in
+    `llm-hosting/shape`, so the pack sizes what the program sized. AWS resources get them as
+    tags (`Naming.serving_tags`); Kubernetes objects as annotations, because model ids hold a
+    `/` that label values may not.
+    """
+    spec = model.spec
+    p = SERVING_TAG_PREFIX
+    shape: dict[str, str] = {}
+    if model.shape != get_model_shape(spec.model_id):
+        shape[SHAPE_TAG] = shape_tag_value(model.shape)
+    return {
+        f"{p}platform": platform,
+        f"{p}model-id": spec.model_id,
+        f"{p}instance-type": model.instance.name,
+        f"{p}quantization": spec.quantization,
+        f"{p}gpus-per-replica": str(spec.gpus_per_replica),
+        f"{p}max-input-tokens": str(spec.max_input_tokens),
+        f"{p}max-total-tokens": str(spec.max_total_tokens),
+        f"{p}concurrency-target": str(spec.concurrency_target),
+        f"{p}min-replicas": str(spec.min_replicas),
+        f"{p}max-replicas": str(spec.replicas_max),
+        **shape,
+    }

@@ -22,6 +22,7 @@ from components.eks.labels import GPU_RESOURCE, GPU_TAINT, gpu_node_labels, node
 from components.facts import GPU_INSTANCES, GpuInstance
 from components.facts.charts import AL2023_AMI_ALIAS, BOTTLEROCKET_AMI_ALIAS
 from components.sizing import estimate_memory
+from components.tags import serving_descriptor
 
 CONSOLIDATE_AFTER = "30m"
 """How long a node must stay empty/underutilized before Karpenter consolidates it. A replica
@@ -169,7 +170,12 @@ def node_pool(model: Model, cfg: EksConfig) -> dict[str, Any]:
     return {
         "apiVersion": NODE_POOL_API,
         "kind": "NodePool",
-        "metadata": {"name": name, "labels": {"llm-hosting/model": model.name}},
+        "metadata": {
+            "name": name,
+            "labels": {"llm-hosting/model": model.name},
+            # What the pool serves, for the policy pack's fit and cost checks.
+            "annotations": serving_descriptor(model, "eks"),
+        },
         "spec": {
             "template": {
                 "metadata": {"labels": gpu_node_labels(model.name)},

@@ -41,7 +41,7 @@ from components.eks.labels import GPU_RESOURCE, GPU_TOLERATION
 from components.facts.gpus import GpuInstance
 from components.facts.images import VLLM, EngineImage
 from components.sizing import DEFAULT_GPU_MEMORY_UTILIZATION, GIB, weight_bytes
-from components.tags import Naming
+from components.tags import Naming, serving_descriptor
 
 Ingress = Literal["none", "internal-alb"]
 
@@ -322,7 +322,8 @@ def deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(model),
+        # What the Deployment serves, for the policy pack's fit, start-up and cost checks.
+        "metadata": _meta(model, annotations=serving_descriptor(model, "eks")),
         "spec": {
             # replicas deliberately unset: the ScaledObject's HPA owns it (module docstring).
             "selector": {"matchLabels": sel},

@@ -192,6 +192,9 @@ def check_fits(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
 
 
 def _nodepool_fit(resource: Resource, serving: catalog.Serving) -> Iterable[str]:
+    if serving.shape is None:  # nothing to size with: say so once, not per instance type
+        yield f"metadata.annotations: {catalog.fit_problem(serving, serving.instance_type)}"
+        return
     launchable = catalog.launchable(catalog.nodepool_requirements(resource.props))
     too_small = [g.name for g in launchable if catalog.fit_problem(serving, g.name)]
     if too_small:

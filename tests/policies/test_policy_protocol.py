@@ -539,6 +539,10 @@ def _strip_shape_tag(resources: list[Recorded]) -> list[Recorded]:
                     tags.pop(SHAPE_TAG, None)
                 elif isinstance(tags, list):
                     tags[:] = [t for t in tags if t.get("key") != SHAPE_TAG]
+            # Kubernetes objects carry the descriptor as annotations.
+            annotations = (props.get("metadata") or {}).get("annotations")
+            if isinstance(annotations, dict):
+                annotations.pop(SHAPE_TAG, None)
     return out
 
 
@@ -561,7 +565,7 @@ def test_custom_shape_model_is_sized_from_its_shape_tag_in_prod(pack, path):
     untagged = analyze_all(pack, _strip_shape_tag(graph.resources), "prod")
     fits = {d.urn for d in untagged if d.policy == "model-fits-gpu-memory"}
     assert fits == {r.urn for r in serving if r.type in MODEL_FITS_GPU_MEMORY.checks}
-    assert all("acme/custom-7b is not in the facts catalog" in d.detail for d in untagged
+    assert all("model acme/custom-7b is not in the facts catalog" in d.detail for d in untagged
                if d.policy == "model-fits-gpu-memory")
     assert any(d.policy == "cost-ceiling" and "cannot cost" in d.detail for d in untagged)
 
