@@ -219,7 +219,7 @@ def create_launch_template(inputs: dict[str, Any]) -> dict[str, Any]:
 def test_node_groups_and_launch_templates_are_requests_the_apis_accept(stack, request):
     """botocore's EKS and EC2 models: required members, types, ranges and enums (AMI type,
     capacity type, taint effect, IMDS tokens, gp3) — what CreateNodegroup would reject."""
-    from components.sagemaker.api import request_problems
+    from tests.aws_api import request_problems
     graph = request.getfixturevalue(stack)
     groups = graph.of_type("aws:eks/nodeGroup:NodeGroup")
     templates = graph.of_type("aws:ec2/launchTemplate:LaunchTemplate")

@@ -17,7 +17,7 @@ import pytest
 from botocore import xform_name
 
 from components.offline import SECRET_SIG, Graph, run_program, unwrap
-from components.sagemaker.api import request_problems, service_model
+from tests.aws_api import request_problems, service_model
 
 EC = "aws-native:sagemaker:EndpointConfig"
 EP = "aws:sagemaker/endpoint:Endpoint"

@@ -13,12 +13,13 @@ import pytest
 from components.config import ConfigError, StackConfig, parse_stack_config
 from components.facts.images import SAGEMAKER_IMAGES
 from components.offline import RecordingMocks, run_program
-from components.sagemaker.api import request_problems, sagemaker_instance_types
+from components.sagemaker.api import sagemaker_instance_types
 from components.sagemaker.containers import engine_environment, startup_timeout_seconds
 from components.sagemaker.endpoint import volume_kms_allowed
 from components.sagemaker.iam import execution_policy
 from components.sagemaker.packing import instances_needed, plan_variants
 from components.sagemaker.validation import sagemaker_problems
+from tests.aws_api import request_problems
 
 BASE: dict[str, Any] = {
     "aws:region": "us-east-1",
