@@ -151,21 +151,29 @@ class Network(pulumi.ComponentResource):
         )
         self.endpoint_security_group_id = sg.id
 
-        # The S3 gateway endpoint needs every route table awsx made; asking after the VPC
-        # component finished (depends_on) sees them all, including per-AZ private tables.
-        route_tables = aws.ec2.get_route_tables_output(
-            vpc_id=vpc.vpc_id,
-            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[vpc]),
+        # A gateway endpoint works through routes: it goes into every route table awsx made
+        # (one per subnet, so per-AZ private tables too). Taken from the component's
+        # `route_tables` output rather than a DescribeRouteTables lookup: the ids are in the
+        # dependency graph (no invoke gated on a remote component, no ec2:DescribeRouteTables
+        # at every preview, no route tables that other tools added to the VPC or its main table)
+        # and a new AZ's table joins in the same update.
+        route_table_ids = vpc.route_tables.apply(
+            lambda tables: pulumi.Output.all(*[t.id for t in tables])
         )
         aws.ec2.VpcEndpoint(
             f"{name}-endpoint-s3",
             vpc_id=vpc.vpc_id,
             service_name=f"com.amazonaws.{region}.s3",
             vpc_endpoint_type="Gateway",
-            route_table_ids=route_tables.ids,
+            route_table_ids=route_table_ids,
             tags={**naming.tags(), "Name": naming.physical("s3")},
             opts=opts,
         )
+        # No endpoint policies (AWS's default: full access through the endpoint, IAM decides).
+        # The usual perimeter condition, `aws:PrincipalAccount`, would break IRSA: its
+        # sts:AssumeRoleWithWebIdentity call is unsigned, so it has no principal; and an S3
+        # policy limited to our buckets would break image pulls, whose ECR layers live in
+        # AWS-owned buckets (https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html).
         for service in INTERFACE_ENDPOINTS:
             slug = service.replace(".", "-")
             aws.ec2.VpcEndpoint(
@@ -211,25 +219,13 @@ class Network(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-flow-logs-role",
             description="Lets VPC Flow Logs write to this stack's flow-log group only",
-            assume_role_policy=account.apply(
-                lambda acct: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                "Condition": {"StringEquals": {"aws:SourceAccount": acct}},
-                            }
-                        ],
-                    }
-                )
+            assume_role_policy=pulumi.Output.all(account, partition).apply(
+                lambda ap: flow_logs_trust_policy(account=ap[0], partition=ap[1], region=region)
             ),
             tags=naming.tags(),
             opts=opts,
         )
-        aws.iam.RolePolicy(
+        policy = aws.iam.RolePolicy(
             f"{name}-flow-logs-policy",
             role=role.id,
             policy=group.arn.apply(
@@ -261,9 +257,36 @@ class Network(pulumi.ComponentResource):
             iam_role_arn=role.arn,
             max_aggregation_interval=60,
             tags=naming.tags(),
-            opts=opts,
+            # Delivery starts at creation: the role must already hold its permissions, or the
+            # flow log reports an access error until IAM catches up.
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[policy])),
         )
         return key.arn
+
+
+def flow_logs_trust_policy(*, account: str, partition: str, region: str) -> str:
+    """Only VPC Flow Logs, acting for this account's flow logs, may assume the role.
+
+    `aws:SourceAccount` and `aws:SourceArn` guard against the confused deputy:
+    https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html
+    """
+    flow_logs = f"arn:{partition}:ec2:{region}:{account}:vpc-flow-log/*"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": account},
+                        "ArnLike": {"aws:SourceArn": flow_logs},
+                    },
+                }
+            ],
+        }
+    )
 
 
 def logs_key_policy(*, account: str, partition: str, region: str) -> str:

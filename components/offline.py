@@ -12,9 +12,11 @@ forwarded to the mocks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import json
 import runpy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,9 @@ from typing import Any
 import pulumi
 from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pmocks
+from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import rpc, settings
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository root: `__main__.py` and the `Pulumi.<stack>.yaml` files live here."""
@@ -47,11 +50,23 @@ class Recorded:
     """URNs the resource waits for (`depends_on` and input dependencies)."""
 
 
+@dataclass(frozen=True)
+class Invoked:
+    """One invoke (data source call) the program made, with the provider it named."""
+
+    token: str
+    args: dict[str, Any]
+    provider: str
+    """`<provider urn>::<id>`; empty when the invoke would use the default provider."""
+
+
 @dataclass
 class Graph:
     resources: list[Recorded]
     invokes: list[tuple[str, dict[str, Any]]]
+    """(token, args) per invoke; `invoked` has the same calls with their provider."""
     exports: dict[str, Any]
+    invoked: list[Invoked] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_]
@@ -130,12 +145,19 @@ def _eks_cluster_outputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _vpc_outputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """awsx.ec2.Vpc: ids, and `routeTables` as resources, one per subnet, named as awsx names
+    them (`<vpc>-<spec>-<az>`, public before private in each AZ)."""
     azs = int(inputs.get("numberOfAvailabilityZones", 2))
+    tables = [
+        ResourceRef("aws:ec2/routeTable:RouteTable", f"{name}-{kind}-{az}", {"vpcId": "vpc-0mock"})
+        for az in range(1, azs + 1) for kind in ("public", "private")
+    ]
     return {
         "vpcId": "vpc-0mock",
         "privateSubnetIds": [f"subnet-private-{i}" for i in range(azs)],
         "publicSubnetIds": [f"subnet-public-{i}" for i in range(azs)],
         "isolatedSubnetIds": [],
+        "routeTables": tables,
     }
 
 
@@ -200,9 +222,6 @@ INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "eks:index:Cluster/getKubeconfig": lambda args: {
         "result": json.dumps(_kubeconfig("llm-hosting-cluster")),
     },
-    "aws:ec2/getRouteTables:getRouteTables": lambda _: {
-        "ids": ["rtb-public", "rtb-private-0", "rtb-private-1"], "id": "vpc",
-    },
 }
 """Invoke answers by token; platforms add theirs here."""
 
@@ -210,10 +229,29 @@ INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 class RecordingMocks(pmocks.Mocks):
     """Answers like AWS for what the program reads back; echoes inputs of custom resources."""
 
-    def __init__(self) -> None:
+    def __init__(self, disabled_default_providers: frozenset[str] = frozenset()) -> None:
         self.resources: list[Recorded] = []
-        self.invokes: list[tuple[str, dict[str, Any]]] = []
+        self.invoked: list[Invoked] = []
         self.monitor: pmocks.MockMonitor | None = None  # set by RecordingMonitor
+        self.disabled_default_providers = disabled_default_providers
+        self.default_provider_errors: list[str] = []
+        self.created_in_apply: list[str] = []
+
+    @property
+    def invokes(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(i.token, i.args) for i in self.invoked]
+
+    def check_provider(self, kind: str, token: str, provider: str) -> None:
+        """What the engine does under `pulumi:disable-default-providers`: a resource or invoke
+        of a disabled package that names no provider fails (the message is the engine's)."""
+        package = token.split(":", 1)[0]
+        disabled = self.disabled_default_providers
+        if provider or package == "pulumi" or not ({"*", package} & disabled):
+            return
+        self.default_provider_errors.append(
+            f"{kind}Default provider for '{package}' disabled. '{token}' must use an explicit "
+            "provider."
+        )
 
     def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str, dict]:
         rid = f"{args.name}-id"
@@ -229,7 +267,10 @@ class RecordingMocks(pmocks.Mocks):
         return answer(name, inputs) if answer else {}
 
     def _register_ref(self, value: Any) -> Any:
-        """Register a `ResourceRef` with the monitor; answer with a resource reference."""
+        """Register a `ResourceRef` (or a list of them) with the monitor; answer with resource
+        references."""
+        if isinstance(value, list):
+            return [self._register_ref(v) for v in value]
         if not isinstance(value, ResourceRef):
             return value
         assert self.monitor is not None, "ResourceRef answers need the RecordingMonitor"
@@ -240,7 +281,8 @@ class RecordingMocks(pmocks.Mocks):
         return {rpc._special_sig_key: _RESOURCE_SIG, "urn": urn, "id": rid}
 
     def call(self, args: pmocks.MockCallArgs) -> dict:
-        self.invokes.append((args.token, dict(args.args)))
+        self.invoked.append(Invoked(args.token, dict(args.args), args.provider or ""))
+        self.check_provider("Invoke: ", args.token, args.provider or "")
         answer = INVOKES.get(args.token)
         return answer(dict(args.args)) if answer else {}
 
@@ -268,27 +310,44 @@ class RecordingMonitor(pmocks.MockMonitor):
         mocks.monitor = self
 
     def RegisterResource(self, request: Any) -> Any:
+        """The stock monitor's RegisterResource, deserializing the inputs once (for the mocks
+        and the record alike) and answering plain-JSON state without an event-loop round trip;
+        the ECS stack with 50 models registers ~1,700 resources, so this is the hot path."""
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        if request.custom or request.remote:
+            if not request.type.startswith("pulumi:providers:"):
+                self.recorder.check_provider("", request.type, request.provider)
         for v in request.object.fields.values():
             _strip_resource_refs(v)
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
-            state = self.resources.get(response.urn)
-            self.recorder.resources.append(
-                Recorded(
-                    type=request.type,
-                    name=request.name,
-                    inputs=_plain(inputs),
-                    urn=response.urn,
-                    parent=request.parent,
-                    provider=request.provider,
-                    custom=request.custom,
-                    protect=request.protect,
-                    dependencies=list(request.dependencies),
-                    outputs=_plain(state.state) if state else {},
-                )
+        pmocks._ensure_event_loop()  # deserializing assets and references needs one
+        inputs = rpc.deserialize_properties(request.object)
+        rid, state = self.recorder.new_resource(pmocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.importId, custom=request.custom or False,
+            transforms=pmocks._resolve_callbacks(request.transforms),
+        ))
+        self.resources[urn] = pmocks.MockMonitor.ResourceRegistration(urn, rid, state)
+        self.recorder.resources.append(
+            Recorded(
+                type=request.type,
+                name=request.name,
+                inputs=_plain(inputs),
+                urn=urn,
+                parent=request.parent,
+                provider=request.provider,
+                custom=request.custom,
+                protect=request.protect,
+                dependencies=list(request.dependencies),
+                outputs=_plain(state),
             )
-        return response
+        )
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=_struct(state))
+
+    def ReadResource(self, request: Any) -> Any:
+        self.recorder.check_provider("", request.type, request.provider)
+        return super().ReadResource(request)
 
     def Call(self, request: Any) -> Any:
         args = rpc.deserialize_properties(request.args)
@@ -298,8 +357,25 @@ class RecordingMonitor(pmocks.MockMonitor):
 
 
 def _plain(value: Any) -> Any:
-    """Deserialized inputs keep secrets wrapped the way the engine sends them."""
-    return json.loads(json.dumps(value, default=str))
+    """A JSON-shaped copy for the record: secrets stay wrapped the way the engine sends them,
+    anything else (assets) becomes its `str`."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return str(value)
+
+
+def _struct(state: dict[str, Any]) -> struct_pb2.Struct:
+    """`state` as the engine's Struct; plain JSON directly, anything else through the SDK."""
+    struct = struct_pb2.Struct()
+    try:
+        struct.update(state)
+    except (TypeError, ValueError):
+        return pmocks._sync_await(rpc.serialize_properties(state, {}))
+    return struct
 
 
 def run_program(
@@ -317,6 +393,7 @@ def run_program(
     Raises whatever the program raises (e.g. `ConfigError`) before any resource registers.
     """
     mocks = mocks or RecordingMocks()
+    mocks.disabled_default_providers = _disabled_default_providers(config)
     monitor = RecordingMonitor(mocks)
     settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
@@ -327,17 +404,89 @@ def run_program(
         list(secret_keys),
     )
     loop = asyncio.get_event_loop()
-    if callable(program):
-        program()
-    else:
-        runpy.run_path(str(program), run_name="__main__")
-    loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+    with _watch_applies(mocks.created_in_apply), _without_source_positions():
+        if callable(program):
+            program()
+        else:
+            runpy.run_path(str(program), run_name="__main__")
+        loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+    problems = mocks.default_provider_errors + [
+        f"{what} is created inside an Output.apply callback: `pulumi preview` cannot show it"
+        for what in mocks.created_in_apply
+    ]
+    if problems:
+        raise EngineCheckError(problems)
     root = settings.get_root_resource()
     exports = {}
     if root is not None:
         for key, value in getattr(root, "outputs", {}).items():
             exports[key] = loop.run_until_complete(_resolve(value))
-    return Graph(resources=mocks.resources, invokes=mocks.invokes, exports=exports)
+    return Graph(resources=mocks.resources, invokes=mocks.invokes, exports=exports,
+                 invoked=list(mocks.invoked))
+
+
+class EngineCheckError(Exception):
+    """What a real `pulumi up` would reject although the SDK's mocks let it through: a resource
+    or invoke that relies on a disabled default provider, or a resource created in `.apply()`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def _disabled_default_providers(config: Mapping[str, Any]) -> frozenset[str]:
+    value = config.get("pulumi:disable-default-providers", [])
+    return frozenset(json.loads(value) if isinstance(value, str) else value)
+
+
+@contextlib.contextmanager
+def _without_source_positions() -> Iterator[None]:
+    """Skip the stack walk the SDK makes for every resource (about 10% of a large plan): it
+    only feeds the engine's source positions for diagnostics, which nothing offline shows."""
+    original = runtime_resource._get_stack_trace
+    runtime_resource._get_stack_trace = source_pb2.StackTrace
+    try:
+        yield
+    finally:
+        runtime_resource._get_stack_trace = original
+
+
+_IN_APPLY: contextvars.ContextVar[bool] = contextvars.ContextVar("in_apply", default=False)
+
+
+@contextlib.contextmanager
+def _watch_applies(found: list[str]) -> Iterator[None]:
+    """Note every resource constructed while an `Output.apply` callback runs.
+
+    Resources made there exist only once the output resolves: `pulumi preview` never shows
+    them, and their count can change between runs. Rehydrated references (`opts.urn`, how
+    a remote component's child outputs arrive) are reads, not creations.
+    """
+    original_apply, original_init = pulumi.Output.apply, pulumi.Resource.__init__
+
+    def apply(self: pulumi.Output, func: Callable[[Any], Any],
+              run_with_unknowns: bool = False) -> pulumi.Output:
+        def guarded(value: Any) -> Any:
+            token = _IN_APPLY.set(True)
+            try:
+                return func(value)
+            finally:
+                _IN_APPLY.reset(token)
+
+        return original_apply(self, guarded, run_with_unknowns)
+
+    def init(self: pulumi.Resource, t: str, name: str, *args: Any, **kwargs: Any) -> None:
+        opts = kwargs.get("opts", args[2] if len(args) > 2 else None)
+        if _IN_APPLY.get() and not (opts is not None and opts.urn):
+            found.append(f"{t} {name!r}")
+        original_init(self, t, name, *args, **kwargs)
+
+    pulumi.Output.apply, pulumi.Resource.__init__ = apply, init  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        pulumi.Output.apply, pulumi.Resource.__init__ = (  # type: ignore[method-assign]
+            original_apply, original_init)
 
 
 async def _resolve(value: Any) -> Any:

@@ -5,8 +5,9 @@ stack's `Pulumi.<stack>.yaml`, validates it exactly as `pulumi up` does, runs th
 offline under the recording mocks, and prints the resources per component plus, per model, the
 instance, GPU memory needed vs available, concurrency, and cost.
 
-Exit codes: 0 plan printed; 2 the config is invalid (each problem is printed); 3 the config is
-valid but its platform is not built yet (sizing is still printed).
+Exit codes: 0 plan printed; 2 the config is invalid or `pulumi up` would refuse the program
+(each problem is printed); 3 the config is valid but its platform is not built yet (sizing is
+still printed).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from components.config import (
     StackConfig,
     parse_stack_config,
 )
-from components.offline import ROOT, Graph, Recorded, run_program
+from components.offline import ROOT, EngineCheckError, Graph, Recorded, run_program
 from components.report import model_summaries
 from components.stackfile import StackFile, read_stack_file
 
@@ -87,8 +88,11 @@ def build_plan(stack_name: str, root: Path = ROOT) -> Plan:
             f"{NAMESPACE}:platform: platform '{config.platform}' is not built yet; `pulumi up` "
             "would stop at config validation and create nothing"
         ])
-    graph = run_program(stack.config, stack=stack_name, secret_keys=stack.secret_keys,
-                        program=ROOT / "__main__.py")
+    try:
+        graph = run_program(stack.config, stack=stack_name, secret_keys=stack.secret_keys,
+                            program=ROOT / "__main__.py")
+    except EngineCheckError as err:  # e.g. `pulumi:disable-default-providers: ["*"]`
+        return Plan(INVALID, doc, list(err.problems))
     doc["resources"] = [{"type": r.type, "name": r.name} for r in graph.resources]
     return Plan(0, doc, graph=graph)
 
@@ -136,6 +140,35 @@ def render_models(models: list[dict[str, Any]]) -> str:
     return _table(rows, header)
 
 
+def render_compare(result: dict[str, Any]) -> str:
+    """One row per model, each platform's instance and price side by side; a platform whose
+    validation fails shows `-` and its problems below the table."""
+    platforms = result["platforms"]
+    by_platform = {p: {m["name"]: m for m in body.get("models", [])}
+                   for p, body in platforms.items()}
+    names = list(dict.fromkeys(n for models in by_platform.values() for n in models))
+    header = ["model"]
+    for platform in platforms:
+        header += [f"{platform} instance", "$/h min", "$/month min", "$/1k tok >="]
+    rows = []
+    for name in names:
+        row = [name]
+        for platform in platforms:
+            m = by_platform[platform].get(name)
+            row += (["-"] * 4 if m is None else [
+                m["instanceType"], _money(m["hourlyUsdMin"]), _money(m["monthlyUsdMin"], 0),
+                _money(m["usdPer1kTokensLowerBound"], 5)])
+        rows.append(row)
+    parts = [f"stack {result['stack']}: the same models priced on each platform (GPU "
+             "instances, on-demand us-east-1; no cluster, NAT or endpoint charges)",
+             _table(rows, header)]
+    for platform, body in platforms.items():
+        if "problems" in body:
+            parts.append(f"{platform} does not accept this config:")
+            parts += [f"  - {p}" for p in body["problems"]]
+    return "\n".join(parts)
+
+
 def render(plan: Plan) -> str:
     doc, graph = plan.doc, plan.graph
     parts = [f"stack {doc['stack']}  platform {doc['platform']}", ""]
@@ -143,11 +176,13 @@ def render(plan: Plan) -> str:
         parts.append(f"pulumi up would create {len(graph.resources)} resources:")
         parts += [f"  {'  ' * depth}{r.type}  {r.name}" for depth, r in resource_tree(graph)]
         parts.append("")
-    parts.append("Models (sizing and cost; prices are on-demand us-east-1):")
+    parts.append("Models (sizing and GPU instance cost, on-demand us-east-1; cluster, NAT and "
+                 "endpoint charges not included):")
     parts.append(render_models(doc["models"]))
     parts.append("")
     parts.append("$/1k tok >= is a lower bound on cost per 1k output tokens: it assumes the "
-                 "memory-bandwidth roofline (an upper bound on decode throughput) at full batch.")
+                 "memory-bandwidth roofline (an upper bound on decode throughput) with as many "
+                 "average-length sequences as the KV cache holds.")
     return "\n".join(parts)
 
 
@@ -169,13 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             print(json.dumps(result, indent=2))
             return 0
-        for platform, body in result["platforms"].items():
-            print(f"== {platform}")
-            if "problems" in body:
-                print("\n".join(f"  - {p}" for p in body["problems"]))
-            else:
-                print(render_models(body["models"]))
-            print()
+        print(render_compare(result))
         return 0
 
     plan = build_plan(args.stack, args.dir)

@@ -258,12 +258,18 @@ def decode_tokens_per_second_upper_bound(request: SizingRequest, instance: GpuIn
 
     Each decode step every GPU streams its share of the *active* weights (MoE: active
     parameters only; the input-embedding gather is not a full read, so an untied input
-    table is left out) plus the KV cache of the whole batch from memory. With
-    ``batch = max_concurrent_sequences`` (>= 1 when it fits), each sequence at the average
-    context ``(max_input_tokens + max_total_tokens) / 2``:
+    table is left out) plus the KV cache of the whole batch from memory. Sequences decode
+    from ``max_input_tokens`` to ``max_total_tokens``, so on average they hold
+    ``context = (max_input_tokens + max_total_tokens) / 2`` tokens; a paged KV cache (vLLM's
+    PagedAttention) holds as many of them as fit in the KV memory, ``batch =
+    floor(kv_memory / (context x kv_bytes_per_token_per_gpu))`` (at least 1) - more than the
+    ``max_concurrent_sequences`` of full length, so the bound is not understated:
 
-        step_seconds = bytes_per_gpu_per_step / (bandwidth_GBps x 1e9)
+        step_seconds = (active_weights / tp + batch x context x kv) / (bandwidth_GBps x 1e9)
         tokens/s     = batch / step_seconds
+
+    tokens/s grows with the batch, so the largest batch memory admits gives the ceiling;
+    engine caps (vLLM's ``max_num_seqs``) only lower it.
 
     This is the Roofline model (Williams et al., https://doi.org/10.1145/1498765.1498785)
     applied as in "LLM Inference Unveiled" (https://arxiv.org/abs/2402.16363): decode is
@@ -276,9 +282,13 @@ def decode_tokens_per_second_upper_bound(request: SizingRequest, instance: GpuIn
     active = _weight_bytes_for(shape.active_parameters_b * 1e9, shape, request.quantization)
     if not shape.tied_embeddings:
         active -= shape.vocab_size * shape.hidden_size * BYTES_16BIT
-    batch = max(1, memory.max_concurrent_sequences)
     average_context = (request.max_input_tokens + request.max_total_tokens) / 2
-    kv_read = batch * average_context * kv_bytes_per_token_per_gpu(shape, tp)
+    kv_per_sequence = average_context * kv_bytes_per_token_per_gpu(shape, tp)
+    kv_memory = (
+        memory.available_gib_per_gpu - memory.weights_gib_per_gpu - memory.overhead_gib_per_gpu
+    ) * GIB
+    batch = max(1, math.floor(kv_memory / kv_per_sequence))
+    kv_read = batch * kv_per_sequence
     bytes_per_step = active / tp + kv_read
     step_seconds = bytes_per_step / (instance.gpu.memory_bandwidth_gbps * 1e9)
     return batch / step_seconds

@@ -91,13 +91,21 @@ def test_interface_endpoints_in_private_subnets_behind_https_only_sg(dev):
     assert not sg.inputs.get("egress")
 
 
-def test_s3_gateway_endpoint_uses_every_route_table_of_the_vpc(dev):
-    s3 = next(e for e in dev.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_s3_gateway_endpoint_uses_every_route_table_awsx_made(env, dev, prod):
+    graph = {"dev": dev, "prod": prod}[env]
+    s3 = next(e for e in graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
               if e.inputs["serviceName"].endswith(".s3"))
     assert s3.inputs["vpcEndpointType"] == "Gateway"
-    lookups = [a for t, a in dev.invokes if t == "aws:ec2/getRouteTables:getRouteTables"]
-    assert lookups == [{"vpcId": "vpc-0mock"}]
-    assert s3.inputs["routeTableIds"] == ["rtb-public", "rtb-private-0", "rtb-private-1"]
+    azs = graph.one("awsx:ec2:Vpc").inputs["numberOfAvailabilityZones"]
+    tables = [f"network-vpc-{kind}-{az}" for az in range(1, int(azs) + 1)
+              for kind in ("public", "private")]  # awsx: one table per subnet
+    assert sorted(s3.inputs["routeTableIds"]) == sorted(f"{t}-id" for t in tables)
+    # From the component's output, in the dependency graph, not from a DescribeRouteTables
+    # lookup that would also catch tables other tools add to the VPC.
+    assert {f"urn:pulumi:{env}::llm-hosting::aws:ec2/routeTable:RouteTable::{t}"
+            for t in tables} <= set(s3.dependencies)
+    assert not [i for i in graph.invoked if "getRouteTable" in i.token]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -127,11 +135,41 @@ def test_flow_log_role_is_least_privilege(dev):
     role = dev.one("aws:iam/role:Role")
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:ec2:eu-west-1:123456789012:vpc-flow-log/*"},
+    }
     (stmt,) = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])["Statement"]
     group_arn = dev.one("aws:cloudwatch/logGroup:LogGroup").outputs["arn"]
     assert stmt["Resource"] == [group_arn, f"{group_arn}:*"]
     assert not any("*" == a or a.endswith(":*") for a in stmt["Action"])
+
+
+def test_flow_log_starts_after_its_role_can_write(dev):
+    policy = dev.one("aws:iam/rolePolicy:RolePolicy")
+    assert policy.urn in dev.one("aws:ec2/flowLog:FlowLog").dependencies
+
+
+def test_invokes_use_the_explicit_provider(dev):
+    assert {i.token for i in dev.invoked} == {
+        "aws:index/getCallerIdentity:getCallerIdentity", "aws:index/getPartition:getPartition",
+    }
+    for invoke in dev.invoked:
+        assert "pulumi:providers:aws::aws::" in invoke.provider
+
+
+def test_default_aws_provider_may_be_disabled():
+    """What `pulumi:disable-default-providers: [aws]` does to a `pulumi up`: anything without
+    the explicit provider fails. The harness applies the rule; Network passes it."""
+
+    def program() -> None:
+        naming = Naming("llm-hosting", "dev", "dev", {})
+        provider = aws.Provider("aws", region="eu-west-1")
+        Network("network", NetworkArgs(naming, NetworkConfig("10.0.0.0/16", 2, "single"),
+                                       "eu-west-1"),
+                pulumi.ResourceOptions(providers={"aws": provider}))
+
+    run_program({"pulumi:disable-default-providers": ["aws"]}, program=program)
 
 
 def test_children_are_parented_and_use_the_explicit_provider(dev):

@@ -110,3 +110,28 @@ def test_plan_for_fifty_models_is_fast(tmp_path, capsys):
     assert code in (0, plan.NOT_BUILT)
     assert len(json.loads(capsys.readouterr().out)["models"]) == 50
     assert elapsed < 10, f"plan for 50 models took {elapsed:.1f}s"
+
+
+def test_plan_reports_what_pulumi_up_would_refuse(tmp_path, capsys):
+    doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    doc["config"]["pulumi:disable-default-providers"] = ["*"]
+    (tmp_path / "Pulumi.star.yaml").write_text(yaml.safe_dump(doc))
+    assert plan.main(["--stack", "star", "--dir", str(tmp_path)]) == plan.INVALID
+    assert capsys.readouterr().err.splitlines() == [
+        "1 problem(s) in Pulumi.star.yaml:",
+        "  - Default provider for 'awsx' disabled. 'awsx:ec2:Vpc' must use an explicit provider.",
+    ]
+
+
+def test_compare_table_puts_platforms_side_by_side(capsys):
+    assert plan.main(["--stack", "prod", "--compare"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[1].split()
+    assert header[0] == "model"
+    assert [header[i - 1] for i, h in enumerate(header) if h == "instance"] == [
+        "sagemaker", "eks", "ecs"]
+    row = next(line for line in lines if line.startswith("llama-70b")).split()
+    # sagemaker rejects the spot model of this stack, so it prices neither: one "-" per column
+    assert row[1:5] == ["-", "-", "-", "-"] and row[5] == row[9] == "g6e.12xlarge"
+    assert "sagemaker does not accept this config:" in lines
+    assert any("no Spot capacity" in line for line in lines)

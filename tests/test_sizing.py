@@ -252,10 +252,15 @@ def test_405b_fp16_fits_only_on_8x_h200_and_nowhere_at_tp4():
 def test_roofline_by_hand_llama3_8b_on_l40s():
     req = request(LLAMA3_8B)
     l40s = GPU_INSTANCES["g6e.xlarge"]
-    batch = 46  # max_concurrent_sequences, see test_llama3_8b_memory_on_g6e_xlarge_by_hand
+    # KV memory = 40.2328 - 14.9574 - 1.8984 = 23.377 GiB (see the memory test above); at the
+    # average context of (3072 + 4096) / 2 = 3584 tokens x 131072 B a sequence needs 0.4375
+    # GiB, so 53 sequences fit - more than the 46 full-length (4096-token) ones.
+    kv_memory = (45776 / 1024 * 0.9 - 8.03e9 * 2 / GIB - (1.5 + 34 * 3072 * 4096 / GIB)) * GIB
+    batch = math.floor(kv_memory / (3584 * 131072))
+    assert batch == 53
     weights_read = 8.03e9 * 2 - 128256 * 4096 * 2  # untied input table is gathered, not read
-    kv_read = batch * (3072 + 4096) / 2 * 131072  # each sequence at the average context
-    expected = batch / ((weights_read + kv_read) / 864e9)  # ~1085 tokens/s
+    kv_read = batch * 3584 * 131072  # each sequence at the average context
+    expected = batch / ((weights_read + kv_read) / 864e9)  # ~1147 tokens/s
     assert decode_tokens_per_second_upper_bound(req, l40s) == pytest.approx(expected)
     cost = estimate_cost(req, l40s, "ec2", 1, 3)
     assert cost.tokens_per_second_upper_bound == pytest.approx(expected)
@@ -266,9 +271,13 @@ def test_roofline_reads_only_active_experts_for_moe():
     req = request(MIXTRAL, tp=2)
     p4de = GPU_INSTANCES["p4de.24xlarge"]
     mem = estimate_memory(req, p4de)
-    batch = mem.max_concurrent_sequences
+    kv_per_sequence = 3584 * (2 * 32 * 4 * 128 * 2)  # average context, 4 KV heads per GPU
+    kv_memory = (mem.available_gib_per_gpu - mem.weights_gib_per_gpu
+                 - mem.overhead_gib_per_gpu) * GIB
+    batch = math.floor(kv_memory / kv_per_sequence)
+    assert batch > mem.max_concurrent_sequences  # shorter average sequences: more of them fit
     weights_read = (12.9e9 * 2 - 32000 * 4096 * 2) / 2  # active params only, split over tp=2
-    kv_read = batch * (3072 + 4096) / 2 * (2 * 32 * 4 * 128 * 2)  # 4 KV heads per GPU
+    kv_read = batch * kv_per_sequence
     expected = batch / ((weights_read + kv_read) / 2039e9)
     assert decode_tokens_per_second_upper_bound(req, p4de) == pytest.approx(expected)
 

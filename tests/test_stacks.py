@@ -55,3 +55,12 @@ def test_config_error_stops_before_any_resource_registers(base_config):
     with pytest.raises(ConfigError):
         run_program(base_config, stack="dev", mocks=mocks)
     assert mocks.resources == [] and mocks.invokes == []
+
+
+@pytest.mark.parametrize("path", STACKS, ids=lambda p: p.name)
+def test_example_stacks_disable_the_default_providers_that_carry_settings(path):
+    # run_program applies the engine's rule, so the evaluation test above fails if a resource
+    # or invoke forgets its provider; "*" would also stop awsx/eks components (their own
+    # providers have nothing to configure), see tests/test_offline.py.
+    disabled = json.loads(read_stack_file(path).config["pulumi:disable-default-providers"])
+    assert set(disabled) == {"aws", "aws-native", "kubernetes"}
