@@ -6,7 +6,7 @@ import pulumi_aws_native as aws_native
 
 from components import config as stack_config
 from components.network import Network, NetworkArgs
-from components.platforms import PLATFORMS, PlatformArgs
+from components.platforms import PLATFORM_ENDPOINTS, PLATFORMS, PlatformArgs
 from components.report import model_summaries
 from components.tags import Naming
 
@@ -27,7 +27,11 @@ providers = pulumi.ResourceOptions(
     }
 )
 
-network = Network("network", NetworkArgs(naming, config.network, config.region), providers)
+network = Network(
+    "network",
+    NetworkArgs(naming, config.network, config.region, PLATFORM_ENDPOINTS[config.platform]),
+    providers,
+)
 platform = PLATFORMS[config.platform](
     config.platform, PlatformArgs(config, network, naming), providers
 )

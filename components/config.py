@@ -645,16 +645,11 @@ def parse_stack_config(
             spec = ModelConfig.model_validate(raw_model)
         except ValidationError as err:
             problems.extend(_format_pydantic(err, ModelConfig, ("models", i)))
+            problems.extend(_token_problems(i, raw_model, data))  # still worth saying now
             continue
         specs.append(spec)
         model, model_problems = _model(i, spec, platform)
-        if spec.weights_uri is None and data.get("hfToken") is None and is_gated(spec.model_id):
-            model_problems.append(
-                f"{NAMESPACE}:models[{i}].modelId: {spec.model_id} is gated on the Hugging Face "
-                "Hub; set weightsUri to pre-staged S3 weights (recommended) or `pulumi config set "
-                f"--secret {NAMESPACE}:hfToken hf_...`"
-            )
-        problems += model_problems
+        problems += model_problems + _token_problems(i, raw_model, data)
         if model is not None:
             models.append(model)
     names = [m.name for m in specs]
@@ -702,6 +697,22 @@ def _platform_problems(config: StackConfig) -> list[str]:
         return []
     module, function = target.split(":")
     return list(getattr(importlib.import_module(module), function)(config))
+
+
+def _token_problems(i: int, raw_model: Any, data: Mapping[str, Any]) -> list[str]:
+    """A gated catalog model needs S3 weights or a token; read from the raw entry, so the
+    problem is reported even when other fields of the same model are wrong."""
+    if not isinstance(raw_model, Mapping):
+        return []
+    model_id = raw_model.get("modelId")
+    if (not isinstance(model_id, str) or raw_model.get("weightsUri") is not None
+            or data.get("hfToken") is not None or not is_gated(model_id)):
+        return []
+    return [
+        f"{NAMESPACE}:models[{i}].modelId: {model_id} is gated on the Hugging Face Hub; set "
+        f"weightsUri to pre-staged S3 weights (recommended) or `pulumi config set --secret "
+        f"{NAMESPACE}:hfToken hf_...`"
+    ]
 
 
 def _network(parsed: _RawStack) -> tuple[Network | None, list[str]]:

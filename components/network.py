@@ -18,19 +18,18 @@ import pulumi_awsx as awsx
 from components.config import Network as NetworkConfig
 from components.tags import Naming
 
+BASE_INTERFACE_ENDPOINTS: tuple[str, ...] = ("ecr.api", "ecr.dkr", "sts", "logs")
+"""Interface endpoints every platform uses: ECR image pulls, STS (Pod Identity and role
+sessions), CloudWatch Logs."""
+SAGEMAKER_ENDPOINTS: tuple[str, ...] = ("sagemaker.api", "sagemaker.runtime")
+"""SageMaker control and runtime APIs, for clients inside the VPC."""
+NODE_ACCESS_ENDPOINTS: tuple[str, ...] = ("ssm", "ssmmessages", "ec2messages")
+"""Session Manager access to our own EC2 GPU hosts without SSH or a bastion."""
 INTERFACE_ENDPOINTS: tuple[str, ...] = (
-    "ecr.api",
-    "ecr.dkr",
-    "sts",
-    "logs",
-    "sagemaker.api",
-    "sagemaker.runtime",
-    "ssm",
-    "ssmmessages",
-    "ec2messages",
+    *BASE_INTERFACE_ENDPOINTS, *SAGEMAKER_ENDPOINTS, *NODE_ACCESS_ENDPOINTS
 )
-"""Interface endpoints every platform uses (ECR image pulls, IRSA/Pod Identity STS calls,
-CloudWatch Logs, SageMaker control and runtime APIs, Session Manager node access without SSH)."""
+"""All of them: the default when a caller does not say which platform runs in the VPC.
+Each interface endpoint costs about $7/month per AZ, so a platform asks only for its own."""
 
 FLOW_LOG_RETENTION_DAYS: dict[str, int] = {"dev": 30, "staging": 90, "prod": 365}
 """Flow-log retention per environment; prod keeps a year for incident forensics."""
@@ -54,6 +53,7 @@ class NetworkArgs:
     naming: Naming
     config: NetworkConfig
     region: str
+    interface_endpoints: tuple[str, ...] = INTERFACE_ENDPOINTS
 
 
 class Network(pulumi.ComponentResource):
@@ -174,7 +174,7 @@ class Network(pulumi.ComponentResource):
         # sts:AssumeRoleWithWebIdentity call is unsigned, so it has no principal; and an S3
         # policy limited to our buckets would break image pulls, whose ECR layers live in
         # AWS-owned buckets (https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html).
-        for service in INTERFACE_ENDPOINTS:
+        for service in args.interface_endpoints:
             slug = service.replace(".", "-")
             aws.ec2.VpcEndpoint(
                 f"{name}-endpoint-{slug}",

@@ -17,7 +17,12 @@ import pulumi
 from components.config import StackConfig
 from components.ecs.platform import EcsPlatform
 from components.eks import EksPlatform
-from components.network import Network
+from components.network import (
+    BASE_INTERFACE_ENDPOINTS,
+    NODE_ACCESS_ENDPOINTS,
+    SAGEMAKER_ENDPOINTS,
+    Network,
+)
 from components.sagemaker.platform import SageMakerPlatform
 from components.tags import Naming
 
@@ -40,3 +45,12 @@ PLATFORMS: Mapping[str, PlatformFactory] = {
     "eks": EksPlatform,
     "sagemaker": SageMakerPlatform,
 }
+
+PLATFORM_ENDPOINTS: Mapping[str, tuple[str, ...]] = {
+    "ecs": (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS),
+    "eks": (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS),
+    "sagemaker": (*BASE_INTERFACE_ENDPOINTS, *SAGEMAKER_ENDPOINTS),
+}
+"""The VPC interface endpoints each platform's workloads call: EC2-hosted platforms need
+Session Manager for their GPU hosts; SageMaker hosts are AWS-managed but its clients call the
+SageMaker APIs from inside the VPC."""

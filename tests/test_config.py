@@ -341,3 +341,12 @@ def test_platform_specific_checks_run_before_any_resource(base_config):
         "llm-hosting:sagemaker.dataCaptureS3Uri: required when dataCapturePercent is 20; set "
         "s3://<bucket>/<prefix>",
     )
+
+
+def test_gated_model_is_reported_even_when_other_fields_of_it_are_wrong(base_config):
+    del base_config["llm-hosting:models"][0]["weightsUri"]
+    model(base_config, maxReplicas=0)
+    assert [p.split(": ", 1)[0] for p in problems(base_config)] == [
+        "llm-hosting:models[0].maxReplicas",
+        "llm-hosting:models[0].modelId",
+    ]

@@ -135,3 +135,15 @@ def test_compare_table_puts_platforms_side_by_side(capsys):
     assert row[1:5] == ["-", "-", "-", "-"] and row[5] == row[9] == "g6e.12xlarge"
     assert "sagemaker does not accept this config:" in lines
     assert any("no Spot capacity" in line for line in lines)
+
+
+def test_compare_fails_when_the_stacks_own_platform_refuses_it(tmp_path, capsys):
+    doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    (tmp_path / "Pulumi.s.yaml").write_text(yaml.safe_dump(doc))
+    # spot is refused on sagemaker only: an ecs stack still compares cleanly...
+    assert plan.main(["--stack", "s", "--compare", "--dir", str(tmp_path)]) == 0
+    doc["config"]["llm-hosting:platform"] = "sagemaker"
+    (tmp_path / "Pulumi.s.yaml").write_text(yaml.safe_dump(doc))
+    # ...while the same models on a sagemaker stack are a config error for that stack.
+    assert plan.main(["--stack", "s", "--compare", "--dir", str(tmp_path)]) == plan.INVALID
+    capsys.readouterr()

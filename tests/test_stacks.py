@@ -8,7 +8,7 @@ import pytest
 
 from components.config import ConfigError
 from components.offline import ROOT, RecordingMocks, run_program
-from components.platforms import PLATFORMS
+from components.platforms import PLATFORM_ENDPOINTS, PLATFORMS
 from components.stackfile import read_stack_file, stack_files
 
 STACKS = stack_files(ROOT)
@@ -64,3 +64,15 @@ def test_example_stacks_disable_the_default_providers_that_carry_settings(path):
     # providers have nothing to configure), see tests/test_offline.py.
     disabled = json.loads(read_stack_file(path).config["pulumi:disable-default-providers"])
     assert set(disabled) == {"aws", "aws-native", "kubernetes"}
+
+
+@pytest.mark.parametrize("path", STACKS, ids=lambda p: p.name)
+def test_each_platform_gets_only_the_interface_endpoints_it_uses(path):
+    stack = read_stack_file(path)
+    platform = stack.config["llm-hosting:platform"]
+    graph = run_program(stack.config, stack=stack.stack, secret_keys=stack.secret_keys)
+    names = {r.inputs["serviceName"].removeprefix("com.amazonaws.us-east-1.")
+             for r in graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert names == {"s3", *PLATFORM_ENDPOINTS[platform]}
+    assert ("sagemaker.runtime" in names) is (platform == "sagemaker")
+    assert ("ssm" in names) is (platform != "sagemaker")
