@@ -583,3 +583,27 @@ def test_data_capture_when_on_is_encrypted_and_a_valid_request():
     assert "kmsKeyId" not in config.inputs  # g6 has NVMe instance storage: no volume key
     request = endpoint_config_request(config.inputs, config.outputs["endpointConfigName"])
     assert request_problems("sagemaker", "CreateEndpointConfig", request) == []
+
+
+def test_data_capture_can_write_as_the_execution_role():
+    """SageMaker writes captured requests as the execution role, SSE-KMS with the endpoint key:
+    the role may put objects under the capture prefix only, and the key lets the role use it."""
+    raw = copy.deepcopy(ONE_MODEL)
+    raw["llm-hosting:sagemaker"] = {"dataCapturePercent": 20,
+                                    "dataCaptureS3Uri": "s3://capture-bucket/llama/"}
+    graph = run_program(raw, stack="dev")
+    role = graph.one("aws:iam/role:Role", "sagemaker-role-role")
+    policy = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-role-policy")
+                        .inputs["policy"])
+    (write,) = [s for s in policy["Statement"] if s["Sid"] == "WriteDataCapture"]
+    assert write["Action"] == "s3:PutObject"
+    assert write["Resource"] == "arn:aws:s3:::capture-bucket/llama/*"
+    key_policy = json.loads(graph.one("aws:kms/key:Key", "sagemaker-endpoint-key")
+                            .inputs["policy"])
+    (use,) = [s for s in key_policy["Statement"] if s["Sid"] == "ExecutionRoleUse"]
+    assert use["Principal"] == {"AWS": role.outputs["arn"]}
+    assert "kms:GenerateDataKey*" in use["Action"] and "kms:*" not in use["Action"]
+    off = run_program(copy.deepcopy(ONE_MODEL), stack="dev")
+    statements = json.loads(off.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-role-policy")
+                            .inputs["policy"])["Statement"]
+    assert not [s for s in statements if s["Sid"] == "WriteDataCapture"]

@@ -42,7 +42,7 @@ BASE_STARTUP_SECONDS = 600
 SECONDS_PER_WEIGHT_GB = 10
 MAX_STARTUP_SECONDS = 3600
 
-_S3 = re.compile(r"^s3://([^/]+)/(.+?)/?$")
+_S3 = re.compile(r"^s3://([^/]+)/?(.*?)/?$")
 
 
 def image_for(model: Model) -> SageMakerImage:
@@ -54,14 +54,17 @@ def image_uri(model: Model, region: str) -> str:
     return image_for(model).uri(region)
 
 
-def weights_location(model: Model) -> tuple[str, str] | None:
-    """(bucket, prefix without trailing slash) of pre-staged weights, or None (Hub download)."""
-    if model.spec.weights_uri is None:
-        return None
-    match = _S3.match(model.spec.weights_uri)
+def s3_location(uri: str) -> tuple[str, str]:
+    """(bucket, prefix without trailing slash) of an s3:// URI."""
+    match = _S3.match(uri)
     if match is None:
-        raise ValueError(f"not an s3:// URI: {model.spec.weights_uri!r}")
+        raise ValueError(f"not an s3:// URI: {uri!r}")
     return match.group(1), match.group(2)
+
+
+def weights_location(model: Model) -> tuple[str, str] | None:
+    """(bucket, prefix) of pre-staged weights, or None (Hub download)."""
+    return None if model.spec.weights_uri is None else s3_location(model.spec.weights_uri)
 
 
 def model_data_source(model: Model) -> dict[str, object] | None:

@@ -34,6 +34,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -149,11 +150,17 @@ class ServingEndpoint(pulumi.ComponentResource):
         capture = args.options.data_capture_percent > 0
         kms_on_volume = volume_kms_allowed(args.plans)
         if capture or kms_on_volume:
+            invoke = pulumi.InvokeOutputOptions(parent=self)
+            account = aws.get_caller_identity_output(opts=invoke).account_id
+            partition = aws.get_partition_output(opts=invoke).partition
             key = aws.kms.Key(
                 f"{name}-key",
                 description=f"{naming.prefix}: SageMaker endpoint storage and data capture",
                 enable_key_rotation=True,
                 deletion_window_in_days=30,
+                policy=pulumi.Output.all(account, partition, args.execution_role_arn).apply(
+                    lambda apr: json.dumps(endpoint_key_policy(*apr))
+                ),
                 tags=naming.tags(),
                 opts=pulumi.ResourceOptions.merge(
                     child, pulumi.ResourceOptions(protect=naming.environment == "prod")),
@@ -238,3 +245,30 @@ class ServingEndpoint(pulumi.ComponentResource):
             opts=opts,
         )
         return sg.id
+
+
+def endpoint_key_policy(account: str, partition: str, role_arn: str) -> dict[str, Any]:
+    """The endpoint key: administered by the account, used by the execution role, which is the
+    identity SageMaker writes captured data as (SSE-KMS with this key) and attaches storage with.
+    https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture.html
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministration",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "ExecutionRoleUse",
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
+                           "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant"],
+                "Resource": "*",
+            },
+        ],
+    }

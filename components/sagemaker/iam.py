@@ -57,8 +57,13 @@ def execution_policy(
     weights: Iterable[tuple[str, str]],
     endpoint_name: str,
     inference_component_names: Sequence[str],
+    data_capture: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The role's inline policy; `weights` is (bucket, prefix) per model with `weightsUri`."""
+    """The role's inline policy; `weights` is (bucket, prefix) per model with `weightsUri`,
+    `data_capture` the (bucket, prefix) captured requests are written to, when capture is on.
+    Data capture writes as this role (and encrypts with the endpoint key, whose key policy
+    grants the role): https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture.html
+    """
     logs = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker"
     log_groups = [f"{logs}/Endpoints/{endpoint_name}"] + [
         f"{logs}/InferenceComponents/{ic}" for ic in inference_component_names
@@ -130,6 +135,15 @@ def execution_policy(
                 "Condition": {"StringLike": {"s3:prefix": [f"{p}/*" for p in prefixes]}},
             },
         ]
+    if data_capture is not None:
+        bucket, prefix = data_capture
+        statements.append({
+            "Sid": "WriteDataCapture",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": f"arn:{partition}:s3:::{bucket}/{prefix}/*" if prefix
+            else f"arn:{partition}:s3:::{bucket}/*",
+        })
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -142,6 +156,7 @@ class ExecutionRoleArgs:
     weights: Sequence[tuple[str, str]]
     endpoint_name: str
     inference_component_names: Sequence[str]
+    data_capture: tuple[str, str] | None = None
 
 
 class ExecutionRole(pulumi.ComponentResource):
@@ -182,6 +197,7 @@ class ExecutionRole(pulumi.ComponentResource):
                         weights=args.weights,
                         endpoint_name=args.endpoint_name,
                         inference_component_names=args.inference_component_names,
+                        data_capture=args.data_capture,
                     )
                 )
             ),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from components.sagemaker.alarms import EndpointAlarms, EndpointAlarmsArgs
-from components.sagemaker.containers import image_for, uses_hub, weights_location
+from components.sagemaker.containers import image_for, s3_location, uses_hub, weights_location
 from components.sagemaker.dashboard import DashboardArgs, EndpointDashboard
 from components.sagemaker.endpoint import ServingEndpoint, ServingEndpointArgs
 from components.sagemaker.iam import ExecutionRole, ExecutionRoleArgs
@@ -103,6 +103,9 @@ class SageMakerPlatform(pulumi.ComponentResource):
                 weights=[loc for m in config.models if (loc := weights_location(m))],
                 endpoint_name=endpoint_name,
                 inference_component_names=list(ic_names.values()),
+                data_capture=(s3_location(config.sagemaker.data_capture_s3_uri)
+                              if config.sagemaker.data_capture_percent > 0
+                              and config.sagemaker.data_capture_s3_uri else None),
             ),
             child,
         )
