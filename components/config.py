@@ -60,6 +60,10 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(\S+?)/?$")
 _TAG_KEY = re.compile(r"^[\w .:/=+@-]{1,128}$")
+# S3's own pattern for an SSE-KMS key ARN (key ARN only: no key id, no alias):
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_SSEKMSEncryption.html
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:kms:([a-z0-9-]+):[0-9]{12}:key/[a-zA-Z0-9-]+$")
+_KMS_ALIAS_ARN = re.compile(r"^arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:[0-9]{12}:alias/")
 
 
 class ConfigError(Exception):
@@ -150,6 +154,10 @@ class ModelConfig(_Strict):
     capacity: Capacity = Field(default="on-demand", description="`on-demand` or `spot`")
     weights_uri: str | None = Field(
         default=None, description="s3://bucket/prefix of pre-staged weights (recommended)"
+    )
+    weights_kms_key_arn: str | None = Field(
+        default=None,
+        description="KMS key of an SSE-KMS weights bucket; grants decrypt via S3 only",
     )
     concurrency_target: int = Field(
         default=4, ge=1, le=1024,
@@ -650,6 +658,7 @@ def parse_stack_config(
         specs.append(spec)
         model, model_problems = _model(i, spec, platform)
         problems += model_problems + _token_problems(i, raw_model, data)
+        problems += _weights_key_problems(i, spec, region)
         if model is not None:
             models.append(model)
     names = [m.name for m in specs]
@@ -753,6 +762,34 @@ def _tag_problems(tags: Mapping[str, str]) -> list[str]:
 
 def _valid(value: Any, kind: Any) -> Any:
     return value if value in get_args(kind) else None
+
+
+def _weights_key_problems(i: int, spec: ModelConfig, region: str | None) -> list[str]:
+    """`weightsKmsKeyArn` must be a key ARN (IAM grants a key only by its key ARN: an alias ARN
+    in `Resource` names the alias, not the key,
+    https://docs.aws.amazon.com/kms/latest/developerguide/cmks-in-iam-policies.html), only with
+    `weightsUri`, and in the stack's region: SSE-KMS uses a key in the bucket's region and the
+    weights bucket is read in-region (S3 gateway endpoint). `region` is None when unset."""
+    key = spec.weights_kms_key_arn
+    if key is None:
+        return []
+    path = f"{NAMESPACE}:models[{i}].weightsKmsKeyArn"
+    problems = []
+    if spec.weights_uri is None:
+        problems.append(f"{path}: set without weightsUri; the key only decrypts S3 weights, so "
+                        "set weightsUri or remove weightsKmsKeyArn")
+    match = _KMS_KEY_ARN.match(key)
+    if match is None:
+        what = ("is an alias ARN; IAM policies grant kms:Decrypt only on a key ARN, not through "
+                "an alias" if _KMS_ALIAS_ARN.match(key) else "is not a KMS key ARN")
+        problems.append(f"{path}: {key!r} {what}; use arn:<partition>:kms:<region>:<account>:"
+                        "key/<key-id> (`aws kms describe-key --key-id <id or alias> --query "
+                        "KeyMetadata.Arn`)")
+    elif region and match.group(1) != region:
+        problems.append(f"{path}: the key is in {match.group(1)} but the stack is in {region}; "
+                        "an SSE-KMS bucket's key is in the bucket's region and the weights "
+                        "bucket must be in the stack's region")
+    return problems
 
 
 def _model(i: int, spec: ModelConfig, platform: Platform | None) -> tuple[Model | None, list[str]]:

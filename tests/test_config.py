@@ -95,7 +95,8 @@ def test_typo_in_key_is_an_error_not_ignored(base_config):
         "models, network, platform, sagemaker, tags" in found
     assert "llm-hosting:models[0].maxReplica: unknown key; accepted keys: capacity, "\
         "concurrencyTarget, engine, gpusPerReplica, instanceType, maxInputTokens, maxReplicas, "\
-        "maxTotalTokens, minReplicas, modelId, name, quantization, shape, weightsUri" in found
+        "maxTotalTokens, minReplicas, modelId, name, quantization, shape, weightsKmsKeyArn, "\
+        "weightsUri" in found
     assert "llm-hosting:network.cidr: unknown key; accepted keys: availabilityZones, cidrBlock, "\
         "natGateways" in found
 
@@ -350,3 +351,54 @@ def test_gated_model_is_reported_even_when_other_fields_of_it_are_wrong(base_con
         "llm-hosting:models[0].maxReplicas",
         "llm-hosting:models[0].modelId",
     ]
+
+
+KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KEY_FIX = ("use arn:<partition>:kms:<region>:<account>:key/<key-id> (`aws kms describe-key "
+           "--key-id <id or alias> --query KeyMetadata.Arn`)")
+
+
+def test_weights_kms_key_arn_is_accepted_with_weights_uri(base_config):
+    cfg = parse(model(base_config, weightsKmsKeyArn=KEY_ARN))
+    assert cfg.models[0].spec.weights_kms_key_arn == KEY_ARN
+    multi_region = KEY_ARN.replace("1234abcd-12ab-34cd-56ef-1234567890ab",
+                                   "mrk-1234abcd12ab34cd56ef1234567890ab")
+    assert parse(model(base_config, weightsKmsKeyArn=multi_region))
+
+
+def test_weights_kms_alias_arn_is_rejected_with_the_reason(base_config):
+    alias = "arn:aws:kms:us-east-1:111122223333:alias/llm-weights"
+    assert problems(model(base_config, weightsKmsKeyArn=alias)) == (
+        f"llm-hosting:models[0].weightsKmsKeyArn: {alias!r} is an alias ARN; IAM policies grant "
+        f"kms:Decrypt only on a key ARN, not through an alias; {KEY_FIX}",
+    )
+
+
+@pytest.mark.parametrize("value", [
+    "1234abcd-12ab-34cd-56ef-1234567890ab",
+    "alias/llm-weights",
+    "arn:aws:kms:us-east-1:1111:key/1234abcd",
+    "arn:aws:s3:::weights-bucket",
+])
+def test_weights_kms_key_must_be_a_key_arn(base_config, value):
+    assert problems(model(base_config, weightsKmsKeyArn=value)) == (
+        f"llm-hosting:models[0].weightsKmsKeyArn: {value!r} is not a KMS key ARN; {KEY_FIX}",
+    )
+
+
+def test_weights_kms_key_needs_weights_uri(base_config):
+    del base_config["llm-hosting:models"][0]["weightsUri"]
+    base_config["llm-hosting:models"][0]["modelId"] = "Qwen/Qwen2.5-7B-Instruct"  # not gated
+    assert problems(model(base_config, weightsKmsKeyArn=KEY_ARN)) == (
+        "llm-hosting:models[0].weightsKmsKeyArn: set without weightsUri; the key only decrypts "
+        "S3 weights, so set weightsUri or remove weightsKmsKeyArn",
+    )
+
+
+def test_weights_kms_key_must_be_in_the_stack_region(base_config):
+    key = KEY_ARN.replace("us-east-1", "eu-west-1")
+    assert problems(model(base_config, weightsKmsKeyArn=key)) == (
+        "llm-hosting:models[0].weightsKmsKeyArn: the key is in eu-west-1 but the stack is in "
+        "us-east-1; an SSE-KMS bucket's key is in the bucket's region and the weights bucket "
+        "must be in the stack's region",
+    )

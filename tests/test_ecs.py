@@ -20,6 +20,7 @@ import pytest
 from components.config import EcsConfig, _ecs_problems, parse_stack_config
 from components.ecs.capacity import GPU_AMI_PARAMETER
 from components.ecs.containers import ENGINE, METRICS, WEIGHTS
+from components.ecs.iam import task_role_policy
 from components.ecs.monitoring import DashboardRefs, dashboard_body
 from components.ecs.placement import spot_instance_types, task_shape
 from components.ecs.service import listener_priorities, listener_priority
@@ -236,6 +237,26 @@ def test_task_role_reads_only_the_weights_prefix(staging):
     assert by_sid["ListWeightsPrefix"]["Condition"]["StringLike"]["s3:prefix"] == [
         "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct/*"]
     assert not any("secretsmanager" in json.dumps(s) for s in policy["Statement"])
+
+
+WEIGHTS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_task_role_decrypts_the_weights_key_through_s3_only(staging):
+    """`weightsKmsKeyArn`: kms:Decrypt on that key, only as S3 in the region reading the weights
+    bucket; without it (the staging stack) the task role has no KMS statement."""
+    policy = json.loads(task_role_policy(
+        weights_uri="s3://weights-bucket/llama-8b/", metrics_log_group_arn="arn:aws:logs:x",
+        weights_kms_key_arn=WEIGHTS_KEY, region="us-east-1"))
+    (decrypt,) = [s for s in policy["Statement"] if s["Sid"] == "DecryptWeights"]
+    assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == WEIGHTS_KEY
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [
+            "arn:aws:s3:::weights-bucket", "arn:aws:s3:::weights-bucket/llama-8b/*"]},
+    }
+    policy = next(p for n, p in _policies(staging).items() if n.endswith("task-policy"))
+    assert not any("kms:" in json.dumps(s["Action"]) for s in policy["Statement"])
 
 
 @pytest.mark.parametrize("which", ["staging", "hub"])

@@ -23,6 +23,7 @@ from test_ecs import (
 
 from components.config import ConfigError, EcsConfig, _ecs_problems, parse_stack_config
 from components.ecs.containers import METRICS
+from components.ecs.iam import shared_task_role_policy
 from components.ecs.service import listener_priority
 from components.ecs.sharing import plan_shared, shared_spot_types
 from components.offline import Graph, run_program
@@ -313,6 +314,36 @@ def test_models_outside_a_group_keep_their_resources_and_names(shared, alone):
 
 
 # --- validation ------------------------------------------------------------------------------
+
+
+def test_sse_kms_keys_reach_only_the_roles_that_read_their_weights():
+    """Each model's `weightsKmsKeyArn` lands in the task role that reads its weights (the shared
+    task's for a member, its own for a model alone), via S3 only; a role whose models have no
+    key gets no KMS statement."""
+    key_1b = "arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555"
+    key_8b = "arn:aws:kms:us-east-1:111122223333:key/66666666-7777-8888-9999-000000000000"
+    raw = shared_config()
+    raw["llm-hosting:models"][0]["weightsKmsKeyArn"] = key_8b
+    raw["llm-hosting:models"][1]["weightsKmsKeyArn"] = key_1b
+    graph = run_program(raw, stack="staging", secret_keys=("llm-hosting:hfToken",))
+    policies = {r.name: json.loads(r.inputs["policy"])
+                for r in graph.of_type("aws:iam/rolePolicy:RolePolicy")}
+    (decrypt,) = [s for s in policies["ecs-small-task-policy"]["Statement"]
+                  if s["Action"] == "kms:Decrypt"]
+    assert decrypt["Resource"] == key_1b
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [
+            "arn:aws:s3:::weights-bucket", "arn:aws:s3:::weights-bucket/llama-1b/*"]},
+    }
+    kms = {n: [s["Resource"] for s in p["Statement"] if s["Action"] == "kms:Decrypt"]
+           for n, p in policies.items() if "kms:" in json.dumps(p)}
+    assert kms == {"ecs-small-task-policy": [key_1b], "ecs-llama-8b-task-policy": [key_8b]}
+    doc = json.loads(shared_task_role_policy(
+        weights_uris=["s3://b/one", "s3://b/two"], metrics_log_group_arn="arn:aws:logs:x",
+        weights_kms_keys={"s3://b/two": key_8b, "s3://elsewhere/x": key_1b},
+        region="us-east-1"))
+    assert [s["Resource"] for s in doc["Statement"] if s["Action"] == "kms:Decrypt"] == [key_8b]
 
 
 P = "llm-hosting:ecs.sharedInstances"

@@ -21,7 +21,7 @@ from components.eks.autoscaling import Keda, KedaArgs
 from components.eks.labels import gpu_node_selector
 from components.eks.load_balancer import LoadBalancerController, LoadBalancerControllerArgs
 from components.eks.monitoring import ChartPin, Observability, ObservabilityArgs
-from components.eks.serving import ModelServing, ModelServingArgs
+from components.eks.serving import MetricsSource, ModelServing, ModelServingArgs
 from components.offline import SECRET_SIG, Graph, run_program, unwrap
 from components.tags import Naming
 
@@ -148,6 +148,41 @@ def test_s3_weights_role_reads_only_its_prefix_and_is_bound_to_the_service_accou
                          "arn:aws:s3:::weights-bucket"]
     # The Hub model gets no AWS role at all.
     assert not [r for r in graph.of_type("aws:iam/role:Role") if "llama-8b" in r.name]
+
+
+def test_sse_kms_weights_key_is_decryptable_by_the_weights_role_through_s3_only(graph):
+    """`weightsKmsKeyArn` adds kms:Decrypt on exactly that key to the model's weights role, only
+    as S3 in the stack's region reading the weights bucket; unset (the shared graph), none."""
+    key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    raw = {"aws:region": "us-east-1", "llm-hosting:environment": "prod",
+           "llm-hosting:platform": "eks",
+           "llm-hosting:models": json.dumps([{**MODELS[0], "weightsKmsKeyArn": key}])}
+    (model,) = parse_stack_config(raw, project="llm-hosting", stack="prod").models
+
+    def program() -> None:
+        opts = pulumi.ResourceOptions(providers={
+            "aws": aws.Provider("aws", region="us-east-1"),
+            "kubernetes": k8s.Provider("k8s", kubeconfig="{}"),
+        })
+        ModelServing("serve-llama-70b", ModelServingArgs(
+            model=model, naming=Naming("llm-hosting", "prod", "prod", {}),
+            cluster_name="llm-hosting-prod", region="us-east-1",
+            node_selector=gpu_node_selector(model.name),
+            metrics=MetricsSource("http://prometheus:9090")), opts)
+
+    policy = json.loads(run_program({}, stack="prod", program=program).one(
+        "aws:iam/rolePolicy:RolePolicy", "serve-llama-70b-weights-read").inputs["policy"])
+    (decrypt,) = [s for s in policy["Statement"] if s["Sid"] == "DecryptWeights"]
+    assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == key
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [
+            "arn:aws:s3:::weights-bucket",
+            "arn:aws:s3:::weights-bucket/meta-llama/Llama-3.3-70B-Instruct/*"]},
+    }
+    unset = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy",
+                                 "serve-llama-70b-weights-read").inputs["policy"])
+    assert not any("kms:" in json.dumps(s["Action"]) for s in unset["Statement"])
 
 
 def test_scaled_objects_read_in_cluster_prometheus(graph):

@@ -585,6 +585,29 @@ def test_data_capture_when_on_is_encrypted_and_a_valid_request():
     assert request_problems("sagemaker", "CreateEndpointConfig", request) == []
 
 
+WEIGHTS_KEY = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_sse_kms_weights_key_is_decryptable_through_s3_only(one):
+    """With `weightsKmsKeyArn` the execution role may decrypt with exactly that key, only when S3
+    in the stack's region asks for the weights bucket; without it, no KMS grant at all."""
+    raw = copy.deepcopy(ONE_MODEL)
+    raw["llm-hosting:models"][0]["weightsKmsKeyArn"] = WEIGHTS_KEY
+    graph = run_program(raw, stack="dev")
+    policy = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-role-policy")
+                        .inputs["policy"])
+    (decrypt,) = [s for s in policy["Statement"] if s["Sid"] == "DecryptWeights"]
+    assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == WEIGHTS_KEY
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [
+            "arn:aws:s3:::weights-bucket", "arn:aws:s3:::weights-bucket/llama-3-8b/*"]},
+    }
+    unset = json.loads(one.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-role-policy")
+                       .inputs["policy"])
+    assert not [s for s in unset["Statement"] if "kms:" in json.dumps(s["Action"])]
+
+
 def test_data_capture_can_write_as_the_execution_role():
     """SageMaker writes captured requests as the execution role, SSE-KMS with the endpoint key:
     the role may put objects under the capture prefix only, and the key lets the role use it."""

@@ -3,14 +3,18 @@
 * instance role: the ECS agent and SSM on the host, plus completing this group's warm-pool
   lifecycle hook and publishing GPU metrics. It never reads model weights or secrets.
 * execution role: ECS pulls images, writes the task's log group, reads the HF token secret.
-* task role: what the containers call: read the model's weights prefix, write EMF metrics.
+* task role: what the containers call: read the model's weights prefix (and decrypt with its
+  SSE-KMS key through S3 only, `components.weights_kms`), write EMF metrics.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
+
+from components.weights_kms import weights_decrypt_statements
 
 ECS_INSTANCE_MANAGED_POLICIES = (
     # Register with the cluster, poll for tasks, pull from ECR, report state.
@@ -54,9 +58,11 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 
 def task_role_policy(
-    *, weights_uri: str | None, metrics_log_group_arn: str, partition: str = "aws"
+    *, weights_uri: str | None, metrics_log_group_arn: str, partition: str = "aws",
+    weights_kms_key_arn: str | None = None, region: str = "",
 ) -> str:
-    """Read exactly the weights prefix (list + get) and write the EMF metrics log group."""
+    """Read exactly the weights prefix (list + get; decrypt with `weights_kms_key_arn` via S3 in
+    `region` when the bucket uses SSE-KMS) and write the EMF metrics log group."""
     statements: list[dict[str, Any]] = [
         {
             "Sid": "EmfMetrics",
@@ -82,15 +88,20 @@ def task_role_policy(
                 "Resource": f"arn:{partition}:s3:::{bucket}/{prefix}/*",
             },
         ]
+        if weights_kms_key_arn is not None:
+            statements += weights_decrypt_statements(
+                [(weights_kms_key_arn, bucket, prefix)], region=region, partition=partition)
     return _doc(*statements)
 
 
 def shared_task_role_policy(
-    *, weights_uris: list[str], metrics_log_group_arn: str, partition: str = "aws"
+    *, weights_uris: list[str], metrics_log_group_arn: str, partition: str = "aws",
+    weights_kms_keys: Mapping[str, str] | None = None, region: str = "",
 ) -> str:
     """A shared task's role: every member's weights prefix (one list statement per bucket, so a
-    prefix never widens to another bucket) and the EMF log group. The task is the IAM boundary:
-    models that share a task share this role (docs/ecs.md)."""
+    prefix never widens to another bucket), decrypt with each SSE-KMS key (`weights_kms_keys`:
+    weights URI -> key ARN) via S3 in `region`, and the EMF log group. The task is the IAM
+    boundary: models that share a task share this role (docs/ecs.md)."""
     statements: list[dict[str, Any]] = [
         {
             "Sid": "EmfMetrics",
@@ -120,6 +131,10 @@ def shared_task_role_policy(
             "Resource": [f"arn:{partition}:s3:::{b}/{prefix}/*"
                          for b, prefixes in sorted(by_bucket.items()) for prefix in prefixes],
         })
+    statements += weights_decrypt_statements(
+        [(key, *split_s3_uri(uri)) for uri, key in sorted((weights_kms_keys or {}).items())
+         if uri in weights_uris],
+        region=region, partition=partition)
     return _doc(*statements)
 
 

@@ -165,7 +165,8 @@ class ModelService(pulumi.ComponentResource):
             role=task_role.id,
             policy=pulumi.Output.all(metrics_logs.arn, args.partition).apply(
                 lambda v: iam.task_role_policy(
-                    weights_uri=spec.weights_uri, metrics_log_group_arn=v[0], partition=v[1])),
+                    weights_uri=spec.weights_uri, metrics_log_group_arn=v[0], partition=v[1],
+                    weights_kms_key_arn=spec.weights_kms_key_arn, region=args.region)),
             opts=child,
         )
 

@@ -128,12 +128,16 @@ class SharedService(pulumi.ComponentResource):
             opts=child,
         )
         weights = [m.spec.weights_uri for m in members if m.spec.weights_uri is not None]
+        weights_keys = {m.spec.weights_uri: m.spec.weights_kms_key_arn for m in members
+                        if m.spec.weights_uri is not None
+                        and m.spec.weights_kms_key_arn is not None}
         aws.iam.RolePolicy(
             f"{name}-task-policy",
             role=task_role.id,
             policy=pulumi.Output.all(metrics_logs.arn, args.partition).apply(
                 lambda v: iam.shared_task_role_policy(
-                    weights_uris=weights, metrics_log_group_arn=v[0], partition=v[1])),
+                    weights_uris=weights, metrics_log_group_arn=v[0], partition=v[1],
+                    weights_kms_keys=weights_keys, region=args.region)),
             opts=child,
         )
 

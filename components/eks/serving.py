@@ -18,8 +18,9 @@ Choices worth knowing (details in docs/eks-serving.md):
 * Weights from `weightsUri` are streamed by vLLM's Run:ai model streamer straight from S3 into GPU
   memory (`--load-format runai_streamer`; Llama-3-8B loads in 4.2 s from S3 against 14.4 s from
   gp3, https://docs.vllm.ai/en/latest/models/extensions/runai_model_streamer.html); the pod's role
-  may read only that prefix. Without `weightsUri` the Hub token comes from a Kubernetes Secret made
-  from the Pulumi secret, never from a plaintext env value.
+  may read only that prefix (and decrypt with `weightsKmsKeyArn` through S3 only). Without
+  `weightsUri` the Hub token comes from a Kubernetes Secret made from the Pulumi secret, never
+  from a plaintext env value.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from components.facts.gpus import GpuInstance
 from components.facts.images import VLLM, EngineImage
 from components.sizing import DEFAULT_GPU_MEMORY_UTILIZATION, GIB, weight_bytes
 from components.tags import Naming, serving_descriptor
+from components.weights_kms import weights_decrypt_statements
 
 Ingress = Literal["none", "internal-alb"]
 
@@ -510,12 +512,17 @@ def ingress(model: Model, vpc_cidr: pulumi.Input[str], engine: EngineImage = VLL
 _S3 = re.compile(r"^s3://([^/]+)/?(.*?)/?$")
 
 
-def weights_read_policy(weights_uri: str, partition: str = "aws") -> dict[str, Any]:
-    """Read-only access to exactly the `weightsUri` prefix: list it, get its objects."""
+def weights_read_policy(weights_uri: str, partition: str = "aws", *,
+                        kms_key_arn: str | None = None, region: str = "") -> dict[str, Any]:
+    """Read-only access to exactly the `weightsUri` prefix: list it, get its objects; with
+    `kms_key_arn` (an SSE-KMS bucket) also decrypt with that key, through S3 in `region` only."""
     match = _S3.match(weights_uri)
     if match is None:
         raise ValueError(f"not an s3:// URI: {weights_uri!r}")
     bucket, prefix = match.group(1), match.group(2)
+    decrypt = weights_decrypt_statements(
+        [(kms_key_arn, bucket, prefix)] if kms_key_arn else [], region=region,
+        partition=partition)
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -524,6 +531,7 @@ def weights_read_policy(weights_uri: str, partition: str = "aws") -> dict[str, A
             {"Sid": "ListWeightsPrefix", "Effect": "Allow", "Action": ["s3:ListBucket"],
              "Resource": [f"arn:{partition}:s3:::{bucket}"],
              "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}},
+            *decrypt,
         ],
     }
 
@@ -657,7 +665,9 @@ class ModelServing(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-weights-read", role=role.id,
             policy=partition.partition.apply(
-                lambda p: json.dumps(weights_read_policy(str(model.spec.weights_uri), p))),
+                lambda p: json.dumps(weights_read_policy(
+                    str(model.spec.weights_uri), p, kms_key_arn=model.spec.weights_kms_key_arn,
+                    region=args.region))),
             opts=child)
         return aws.eks.PodIdentityAssociation(
             f"{name}-pod-identity", cluster_name=args.cluster_name,

@@ -5,7 +5,8 @@ them. Grants, per https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-role
 
 * ECR pull of exactly the DLC repositories this stack runs (`ecr:GetAuthorizationToken` has no
   resource-level permissions, so it alone takes `*`);
-* S3 read of each model's `weightsUri` prefix only (`s3:ListBucket` limited by `s3:prefix`);
+* S3 read of each model's `weightsUri` prefix only (`s3:ListBucket` limited by `s3:prefix`),
+  and `kms:Decrypt` on a model's `weightsKmsKeyArn` through S3 only (`components.weights_kms`);
 * CloudWatch Logs for this endpoint's and its inference components' log groups only;
 * `cloudwatch:PutMetricData` limited to SageMaker's namespaces (the action has no resources);
 * the ENI actions SageMaker needs to place containers in the VPC, limited to this VPC where the
@@ -23,6 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.tags import Naming
+from components.weights_kms import weights_decrypt_statements
 
 METRIC_NAMESPACES = ("/aws/sagemaker/Endpoints", "/aws/sagemaker/InferenceComponents",
                      "AWS/SageMaker")
@@ -58,8 +60,10 @@ def execution_policy(
     endpoint_name: str,
     inference_component_names: Sequence[str],
     data_capture: tuple[str, str] | None = None,
+    weights_keys: Iterable[tuple[str, str, str]] = (),
 ) -> dict[str, Any]:
     """The role's inline policy; `weights` is (bucket, prefix) per model with `weightsUri`,
+    `weights_keys` (key ARN, bucket, prefix) per model whose weights bucket uses SSE-KMS,
     `data_capture` the (bucket, prefix) captured requests are written to, when capture is on.
     Data capture writes as this role (and encrypts with the endpoint key, whose key policy
     grants the role): https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture.html
@@ -135,6 +139,7 @@ def execution_policy(
                 "Condition": {"StringLike": {"s3:prefix": [f"{p}/*" for p in prefixes]}},
             },
         ]
+    statements += weights_decrypt_statements(weights_keys, region=region, partition=partition)
     if data_capture is not None:
         bucket, prefix = data_capture
         statements.append({
@@ -157,6 +162,7 @@ class ExecutionRoleArgs:
     endpoint_name: str
     inference_component_names: Sequence[str]
     data_capture: tuple[str, str] | None = None
+    weights_keys: Sequence[tuple[str, str, str]] = ()
 
 
 class ExecutionRole(pulumi.ComponentResource):
@@ -198,6 +204,7 @@ class ExecutionRole(pulumi.ComponentResource):
                         endpoint_name=args.endpoint_name,
                         inference_component_names=args.inference_component_names,
                         data_capture=args.data_capture,
+                        weights_keys=args.weights_keys,
                     )
                 )
             ),

@@ -101,6 +101,9 @@ class SageMakerPlatform(pulumi.ComponentResource):
                 repository_arns=sorted({image_for(m).repository_arn(config.region)
                                         for m in config.models}),
                 weights=[loc for m in config.models if (loc := weights_location(m))],
+                weights_keys=[(key, *loc) for m in config.models
+                              if (key := m.spec.weights_kms_key_arn)
+                              and (loc := weights_location(m))],
                 endpoint_name=endpoint_name,
                 inference_component_names=list(ic_names.values()),
                 data_capture=(s3_location(config.sagemaker.data_capture_s3_uri)
