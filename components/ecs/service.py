@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,56 +120,27 @@ class ModelService(pulumi.ComponentResource):
         prod = naming.environment == "prod"
         service_name = naming.physical(model.name, max_len=255)
 
-        logs = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/llm-hosting/{naming.stack}/ecs/{model.name}",
-            retention_in_days=LOG_RETENTION_DAYS[naming.environment],
-            kms_key_id=args.logs_kms_key_arn,
-            tags=tags,
-            opts=child,
-        )
-        metrics_logs = aws.cloudwatch.LogGroup(
-            f"{name}-metrics-logs",
-            name=f"/llm-hosting/{naming.stack}/ecs/{model.name}/metrics",
-            retention_in_days=7,  # EMF events only carry metrics CloudWatch already extracted
-            kms_key_id=args.logs_kms_key_arn,
-            tags=tags,
-            opts=child,
-        )
         # The token is only handed to a container that downloads from the Hub.
         secret_arn = args.hf_token_secret_arn if spec.weights_uri is None else None
-
-        execution_role = aws.iam.Role(
-            f"{name}-execution-role",
-            description=f"ECS pulls images, writes logs, reads secrets for {model.name}",
-            assume_role_policy=self._trust(args),
-            tags=tags,
-            opts=child,
+        task_iam = task_logs_and_roles(
+            name,
+            TaskLogsAndRolesArgs(
+                naming=naming, tags=tags, log_name=model.name,
+                logs_kms_key_arn=args.logs_kms_key_arn, account=args.account,
+                partition=args.partition, secret_arn=secret_arn,
+                execution_description=f"ECS pulls images, writes logs, reads secrets for "
+                                      f"{model.name}",
+                task_description=f"{model.name} containers: read the weights prefix, write EMF "
+                                 "metrics",
+                task_policy=lambda metrics_arn, partition: iam.task_role_policy(
+                    weights_uri=spec.weights_uri, metrics_log_group_arn=metrics_arn,
+                    partition=partition, weights_kms_key_arn=spec.weights_kms_key_arn,
+                    region=args.region),
+            ),
+            child,
         )
-        aws.iam.RolePolicy(
-            f"{name}-execution-policy",
-            role=execution_role.id,
-            policy=pulumi.Output.all(logs.arn, secret_arn).apply(
-                lambda v: iam.execution_role_policy(
-                    log_group_arn=v[0], secret_arns=[v[1]] if v[1] else [])),
-            opts=child,
-        )
-        task_role = aws.iam.Role(
-            f"{name}-task-role",
-            description=f"{model.name} containers: read the weights prefix, write EMF metrics",
-            assume_role_policy=self._trust(args),
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-task-policy",
-            role=task_role.id,
-            policy=pulumi.Output.all(metrics_logs.arn, args.partition).apply(
-                lambda v: iam.task_role_policy(
-                    weights_uri=spec.weights_uri, metrics_log_group_arn=v[0], partition=v[1],
-                    weights_kms_key_arn=spec.weights_kms_key_arn, region=args.region)),
-            opts=child,
-        )
+        logs, metrics_logs = task_iam.logs, task_iam.metrics_logs
+        execution_role, task_role = task_iam.execution_role, task_iam.task_role
 
         definitions = pulumi.Output.all(logs.name, metrics_logs.name, secret_arn).apply(
             lambda v: json.dumps(container_definitions(TaskInputs(
@@ -257,11 +229,6 @@ class ModelService(pulumi.ComponentResource):
         self.target_group_arn_suffix = target_group.arn_suffix
         self.register_outputs({"serviceName": self.service_name})
 
-    @staticmethod
-    def _trust(args: ModelServiceArgs) -> pulumi.Output[str]:
-        return pulumi.Output.all(args.account, args.partition).apply(
-            lambda ap: iam.assume_role_policy("ecs-tasks.amazonaws.com", ap[0], ap[1]))
-
     def _autoscaling(
         self,
         name: str,
@@ -279,6 +246,90 @@ class ModelService(pulumi.ComponentResource):
             name, target=target, concurrency_target=spec.concurrency_target,
             alb_arn_suffix=args.alb_arn_suffix, target_group=target_group,
             dimensions={"ServiceName": service_name}, opts=opts)
+
+
+@dataclass(frozen=True)
+class TaskLogsAndRolesArgs:
+    naming: Naming
+    tags: dict[str, str]
+    log_name: str
+    """`/llm-hosting/<stack>/ecs/<log_name>`: the model, or the shared instance."""
+    logs_kms_key_arn: pulumi.Input[str]
+    account: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    secret_arn: pulumi.Input[str] | None
+    """The HF token secret, only when a container downloads from the Hub."""
+    execution_description: str
+    task_description: str
+    task_policy: Callable[[str, str], str]
+    """(metrics log group ARN, partition) -> the task role's policy document."""
+
+
+@dataclass(frozen=True)
+class TaskLogsAndRoles:
+    logs: aws.cloudwatch.LogGroup
+    metrics_logs: aws.cloudwatch.LogGroup
+    execution_role: aws.iam.Role
+    task_role: aws.iam.Role
+
+
+def task_logs_and_roles(
+    name: str, args: TaskLogsAndRolesArgs, opts: pulumi.ResourceOptions
+) -> TaskLogsAndRoles:
+    """A task's log groups and its two roles, kept apart on purpose: the execution role is what
+    ECS uses (pull images, write logs, read the token secret), the task role what the containers
+    use (read weights, write EMF metrics), so a container never holds the token-reading grant.
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html
+    """
+    naming = args.naming
+    logs = aws.cloudwatch.LogGroup(
+        f"{name}-logs",
+        name=f"/llm-hosting/{naming.stack}/ecs/{args.log_name}",
+        retention_in_days=LOG_RETENTION_DAYS[naming.environment],
+        kms_key_id=args.logs_kms_key_arn,
+        tags=args.tags,
+        opts=opts,
+    )
+    metrics_logs = aws.cloudwatch.LogGroup(
+        f"{name}-metrics-logs",
+        name=f"/llm-hosting/{naming.stack}/ecs/{args.log_name}/metrics",
+        retention_in_days=7,  # EMF events only carry metrics CloudWatch already extracted
+        kms_key_id=args.logs_kms_key_arn,
+        tags=args.tags,
+        opts=opts,
+    )
+    trust = pulumi.Output.all(args.account, args.partition).apply(
+        lambda ap: iam.assume_role_policy("ecs-tasks.amazonaws.com", ap[0], ap[1]))
+    execution_role = aws.iam.Role(
+        f"{name}-execution-role",
+        description=args.execution_description,
+        assume_role_policy=trust,
+        tags=args.tags,
+        opts=opts,
+    )
+    aws.iam.RolePolicy(
+        f"{name}-execution-policy",
+        role=execution_role.id,
+        policy=pulumi.Output.all(logs.arn, args.secret_arn).apply(
+            lambda v: iam.execution_role_policy(
+                log_group_arn=v[0], secret_arns=[v[1]] if v[1] else [])),
+        opts=opts,
+    )
+    task_role = aws.iam.Role(
+        f"{name}-task-role",
+        description=args.task_description,
+        assume_role_policy=trust,
+        tags=args.tags,
+        opts=opts,
+    )
+    aws.iam.RolePolicy(
+        f"{name}-task-policy",
+        role=task_role.id,
+        policy=pulumi.Output.all(metrics_logs.arn, args.partition).apply(
+            lambda v: args.task_policy(v[0], v[1])),
+        opts=opts,
+    )
+    return TaskLogsAndRoles(logs, metrics_logs, execution_role, task_role)
 
 
 def target_group_and_route(

@@ -18,11 +18,12 @@ from components.ecs.containers import (
 )
 from components.ecs.placement import health_check_grace_seconds
 from components.ecs.service import (
-    LOG_RETENTION_DAYS,
+    TaskLogsAndRolesArgs,
     capacity_strategy,
     scalable_target,
     scaling_policies,
     target_group_and_route,
+    task_logs_and_roles,
 )
 from components.ecs.sharing import SharedHost
 from components.facts.images import ENGINE_IMAGES
@@ -84,62 +85,32 @@ class SharedService(pulumi.ComponentResource):
         service_name = naming.physical(host.name, max_len=255)
         members = [m.model for m in host.members]
 
-        # One log group per task; each model's containers log to streams `<model>/...`.
-        logs = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/llm-hosting/{naming.stack}/ecs/{host.name}",
-            retention_in_days=LOG_RETENTION_DAYS[naming.environment],
-            kms_key_id=args.logs_kms_key_arn,
-            tags=tags,
-            opts=child,
-        )
-        metrics_logs = aws.cloudwatch.LogGroup(
-            f"{name}-metrics-logs",
-            name=f"/llm-hosting/{naming.stack}/ecs/{host.name}/metrics",
-            retention_in_days=7,
-            kms_key_id=args.logs_kms_key_arn,
-            tags=tags,
-            opts=child,
-        )
         # Only a member that downloads from the Hub is handed the token (and the role reads it).
         hub = any(m.spec.weights_uri is None for m in members)
         secret_arn = args.hf_token_secret_arn if hub else None
-
-        execution_role = aws.iam.Role(
-            f"{name}-execution-role",
-            description=f"ECS pulls images, writes logs, reads secrets for shared {host.name}",
-            assume_role_policy=self._trust(args),
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-execution-policy",
-            role=execution_role.id,
-            policy=pulumi.Output.all(logs.arn, secret_arn).apply(
-                lambda v: iam.execution_role_policy(
-                    log_group_arn=v[0], secret_arns=[v[1]] if v[1] else [])),
-            opts=child,
-        )
-        task_role = aws.iam.Role(
-            f"{name}-task-role",
-            description=f"shared {host.name} containers: read weights prefixes, write EMF",
-            assume_role_policy=self._trust(args),
-            tags=tags,
-            opts=child,
-        )
         weights = [m.spec.weights_uri for m in members if m.spec.weights_uri is not None]
         weights_keys = {m.spec.weights_uri: m.spec.weights_kms_key_arn for m in members
                         if m.spec.weights_uri is not None
                         and m.spec.weights_kms_key_arn is not None}
-        aws.iam.RolePolicy(
-            f"{name}-task-policy",
-            role=task_role.id,
-            policy=pulumi.Output.all(metrics_logs.arn, args.partition).apply(
-                lambda v: iam.shared_task_role_policy(
-                    weights_uris=weights, metrics_log_group_arn=v[0], partition=v[1],
-                    weights_kms_keys=weights_keys, region=args.region)),
-            opts=child,
+        # One log group per task; each model's containers log to streams `<model>/...`.
+        task_iam = task_logs_and_roles(
+            name,
+            TaskLogsAndRolesArgs(
+                naming=naming, tags=tags, log_name=host.name,
+                logs_kms_key_arn=args.logs_kms_key_arn, account=args.account,
+                partition=args.partition, secret_arn=secret_arn,
+                execution_description=f"ECS pulls images, writes logs, reads secrets for "
+                                      f"shared {host.name}",
+                task_description=f"shared {host.name} containers: read weights prefixes, "
+                                 "write EMF",
+                task_policy=lambda metrics_arn, partition: iam.shared_task_role_policy(
+                    weights_uris=weights, metrics_log_group_arn=metrics_arn,
+                    partition=partition, weights_kms_keys=weights_keys, region=args.region),
+            ),
+            child,
         )
+        logs, metrics_logs = task_iam.logs, task_iam.metrics_logs
+        execution_role, task_role = task_iam.execution_role, task_iam.task_role
 
         definitions = pulumi.Output.all(logs.name, metrics_logs.name, secret_arn).apply(
             lambda v: json.dumps(shared_container_definitions(
@@ -250,7 +221,3 @@ class SharedService(pulumi.ComponentResource):
         self.target_group_arn_suffixes = {n: g.arn_suffix for n, g in groups.items()}
         self.register_outputs({"serviceName": self.service_name})
 
-    @staticmethod
-    def _trust(args: SharedServiceArgs) -> pulumi.Output[str]:
-        return pulumi.Output.all(args.account, args.partition).apply(
-            lambda ap: iam.assume_role_policy("ecs-tasks.amazonaws.com", ap[0], ap[1]))
