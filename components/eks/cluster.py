@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.config import EksConfig
 from components.eks import iam
+from components.eks.roles import service_role
 from components.network import FLOW_LOG_RETENTION_DAYS, Network
 from components.tags import Naming
 
@@ -71,26 +72,16 @@ class EksCluster(pulumi.ComponentResource):
             tags=naming.tags(),
             opts=protect,
         )
-        role = aws.iam.Role(
+        role, attachments = service_role(
             f"{name}-role",
+            service="eks.amazonaws.com",
             description=f"EKS control plane of {naming.cluster_name}",
-            assume_role_policy=pulumi.Output.from_input(args.account).apply(
-                lambda acct: iam.service_assume_role_policy("eks.amazonaws.com", acct)
-            ),
+            managed_policies=iam.CLUSTER_MANAGED_POLICIES,
+            account=args.account,
+            partition=args.partition,
             tags=naming.tags(),
             opts=child,
         )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-role-{policy}",
-                role=role.name,
-                policy_arn=pulumi.Output.concat(
-                    "arn:", args.partition, ":iam::aws:policy/", policy
-                ),
-                opts=child,
-            )
-            for policy in iam.CLUSTER_MANAGED_POLICIES
-        ]
         encryption = aws.iam.RolePolicy(
             f"{name}-role-secrets-key",
             role=role.id,

@@ -27,6 +27,7 @@ from components.config import EksConfig, Model
 from components.eks import iam
 from components.eks.labels import SYSTEM_NODE_LABELS, node_pool_name
 from components.eks.nodepool import ec2_node_class, node_pool
+from components.eks.roles import service_role
 from components.facts.charts import KARPENTER_CHART, KARPENTER_CRD_CHART, KARPENTER_VERSION
 from components.tags import Naming
 
@@ -192,26 +193,16 @@ class Karpenter(pulumi.ComponentResource):
         self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions
     ) -> tuple[aws.iam.Role, aws.iam.InstanceProfile]:
         naming = args.naming
-        role = aws.iam.Role(
+        role, attachments = service_role(
             f"{name}-node-role",
+            service="ec2.amazonaws.com",
             description=f"Nodes Karpenter launches for {naming.cluster_name}",
-            assume_role_policy=pulumi.Output.from_input(args.account).apply(
-                lambda acct: iam.service_assume_role_policy("ec2.amazonaws.com", acct)
-            ),
+            managed_policies=iam.NODE_MANAGED_POLICIES,
+            account=args.account,
+            partition=args.partition,
             tags=naming.tags(),
             opts=opts,
         )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-node-role-{policy}",
-                role=role.name,
-                policy_arn=pulumi.Output.concat(
-                    "arn:", args.partition, ":iam::aws:policy/", policy
-                ),
-                opts=opts,
-            )
-            for policy in iam.NODE_MANAGED_POLICIES
-        ]
         profile = aws.iam.InstanceProfile(
             f"{name}-node-profile",
             name=naming.physical("karpenter-node"),

@@ -28,6 +28,7 @@ from components.eks.nodepool import (
     ami_family,
     gpu_candidates,
 )
+from components.eks.roles import service_role
 from components.tags import Naming
 
 SYSTEM_ROOT_VOLUME_GIB = 50
@@ -130,26 +131,16 @@ class NodeGroups(pulumi.ComponentResource):
 
         # EKS creates the access entry for a managed node group's role itself (API mode), so
         # this role is never given one by us; Karpenter's node role is separate for that reason.
-        role = aws.iam.Role(
+        role, attachments = service_role(
             f"{name}-role",
+            service="ec2.amazonaws.com",
             description=f"Managed node groups of {naming.cluster_name}",
-            assume_role_policy=pulumi.Output.from_input(args.account).apply(
-                lambda acct: iam.service_assume_role_policy("ec2.amazonaws.com", acct)
-            ),
+            managed_policies=iam.NODE_MANAGED_POLICIES,
+            account=args.account,
+            partition=args.partition,
             tags=naming.tags(),
             opts=child,
         )
-        attachments = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-role-{policy}",
-                role=role.name,
-                policy_arn=pulumi.Output.concat(
-                    "arn:", args.partition, ":iam::aws:policy/", policy
-                ),
-                opts=child,
-            )
-            for policy in iam.NODE_MANAGED_POLICIES
-        ]
         self.role_arn = role.arn
         after_role = pulumi.ResourceOptions(parent=self, depends_on=attachments)
 
