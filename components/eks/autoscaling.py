@@ -17,8 +17,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.eks.iam import pod_identity_trust_policy
 from components.eks.monitoring import ChartPin
+from components.eks.roles import pod_identity_role
 from components.tags import Naming
 
 NAMESPACE = "keda"
@@ -87,23 +87,22 @@ class Keda(pulumi.ComponentResource):
         deps: list[pulumi.Resource] = [ns]
         if args.amp_workspace_arn is not None:
             account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-            role = aws.iam.Role(
-                f"{name}-amp-query-role",
+            _, association = pod_identity_role(
+                role_name=f"{name}-amp-query-role",
+                policy_name=f"{name}-amp-query",
+                association_name=f"{name}-pod-identity",
                 description="KEDA operator: query the AMP workspace for scaling metrics",
-                assume_role_policy=pulumi.Output.all(account.account_id, args.cluster_name).apply(
-                    lambda a: pod_identity_trust_policy(
-                        account=a[0], cluster_name=a[1], namespace=NAMESPACE,
-                        service_account=OPERATOR_SERVICE_ACCOUNT)),
-                tags=args.naming.tags(), opts=child)
-            aws.iam.RolePolicy(
-                f"{name}-amp-query", role=role.id,
+                account=account.account_id,
+                cluster_name=args.cluster_name,
+                namespace=NAMESPACE,
+                service_account=OPERATOR_SERVICE_ACCOUNT,
                 policy=pulumi.Output.from_input(args.amp_workspace_arn).apply(
-                    lambda a: json.dumps(amp_query_policy(a))), opts=child)
-            deps.append(aws.eks.PodIdentityAssociation(
-                f"{name}-pod-identity", cluster_name=args.cluster_name, namespace=NAMESPACE,
-                service_account=OPERATOR_SERVICE_ACCOUNT, role_arn=role.arn,
+                    lambda a: json.dumps(amp_query_policy(a))),
                 tags=args.naming.tags(),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))))
+                opts=child,
+                depends_on=args.depends_on,
+            )
+            deps.append(association)
         pin = args.chart
         self.release = k8s.helm.v3.Release(
             f"{name}-release", name=RELEASE, namespace=NAMESPACE, chart=pin.chart,

@@ -27,7 +27,7 @@ from components.config import EksConfig, Model
 from components.eks import iam
 from components.eks.labels import SYSTEM_NODE_LABELS, node_pool_name
 from components.eks.nodepool import ec2_node_class, node_pool
-from components.eks.roles import service_role
+from components.eks.roles import pod_identity_role, service_role
 from components.facts.charts import KARPENTER_CHART, KARPENTER_CRD_CHART, KARPENTER_VERSION
 from components.tags import Naming
 
@@ -275,20 +275,15 @@ class Karpenter(pulumi.ComponentResource):
         profile: aws.iam.InstanceProfile,
     ) -> tuple[aws.iam.Role, aws.eks.PodIdentityAssociation]:
         naming = args.naming
-        role = aws.iam.Role(
-            f"{name}-controller-role",
+        return pod_identity_role(
+            role_name=f"{name}-controller-role",
+            policy_name=f"{name}-controller-policy",
+            association_name=f"{name}-controller-identity",
             description=f"Karpenter controller of {naming.cluster_name} (EKS Pod Identity)",
-            assume_role_policy=pulumi.Output.all(args.account, args.cluster_name).apply(
-                lambda ac: iam.pod_identity_trust_policy(
-                    account=ac[0], cluster_name=ac[1],
-                    namespace=NAMESPACE, service_account=SERVICE_ACCOUNT)
-            ),
-            tags=naming.tags(),
-            opts=opts,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-controller-policy",
-            role=role.id,
+            account=args.account,
+            cluster_name=args.cluster_name,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
             policy=pulumi.Output.all(
                 args.partition, args.account, args.cluster_name, queue.arn, node_role.arn,
                 profile.arn,
@@ -296,16 +291,7 @@ class Karpenter(pulumi.ComponentResource):
                 partition=v[0], region=args.region, account=v[1], cluster_name=v[2],
                 queue_arn=v[3], node_role_arn=v[4], instance_profile_arn=v[5],
             )),
-            opts=opts,
-        )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-controller-identity",
-            cluster_name=args.cluster_name,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            role_arn=role.arn,
             tags=naming.tags(),
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
-                depends_on=[policy, *args.depends_on])),
+            opts=opts,
+            depends_on=args.depends_on,
         )
-        return role, association

@@ -21,8 +21,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.eks.iam import pod_identity_trust_policy
 from components.eks.monitoring import ChartPin
+from components.eks.roles import pod_identity_role
 from components.tags import Naming
 
 NAMESPACE = "kube-system"
@@ -158,24 +158,23 @@ class LoadBalancerController(pulumi.ComponentResource):
         invoke = pulumi.InvokeOutputOptions(parent=self)
         account = aws.get_caller_identity_output(opts=invoke)
         partition = aws.get_partition_output(opts=invoke)
-        role = aws.iam.Role(
-            f"{name}-role", description="AWS Load Balancer Controller (Pod Identity)",
-            assume_role_policy=pulumi.Output.all(account.account_id, args.cluster_name).apply(
-                lambda a: pod_identity_trust_policy(
-                    account=a[0], cluster_name=a[1], namespace=NAMESPACE,
-                    service_account=SERVICE_ACCOUNT)),
-            tags=args.naming.tags(), opts=child)
-        aws.iam.RolePolicy(
-            f"{name}-policy", role=role.id,
+        _, identity = pod_identity_role(
+            role_name=f"{name}-role",
+            policy_name=f"{name}-policy",
+            association_name=f"{name}-pod-identity",
+            description="AWS Load Balancer Controller (Pod Identity)",
+            account=account.account_id,
+            cluster_name=args.cluster_name,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
             policy=pulumi.Output.all(account.account_id, args.cluster_name,
                                      partition.partition).apply(
                 lambda a: json.dumps(controller_policy(
                     cluster_name=a[1], region=args.region, account=a[0], partition=a[2]))),
-            opts=child)
-        identity = aws.eks.PodIdentityAssociation(
-            f"{name}-pod-identity", cluster_name=args.cluster_name, namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT, role_arn=role.arn, tags=args.naming.tags(),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
+            tags=args.naming.tags(),
+            opts=child,
+            depends_on=args.depends_on,
+        )
         pin = args.chart
         self.release = k8s.helm.v3.Release(
             f"{name}-release", name="aws-load-balancer-controller", namespace=NAMESPACE,

@@ -31,8 +31,8 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.config import Model
-from components.eks.iam import pod_identity_trust_policy
 from components.eks.labels import GPU_TOLERATION
+from components.eks.roles import pod_identity_role
 from components.eks.serving import (
     HTTP_PORT_NAME,
     MetricsSource,
@@ -534,19 +534,18 @@ class Observability(pulumi.ComponentResource):
                                ) -> aws.eks.PodIdentityAssociation:
         child = pulumi.ResourceOptions(parent=self)
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        role = aws.iam.Role(
-            f"{name}-remote-write-role",
+        _, association = pod_identity_role(
+            role_name=f"{name}-remote-write-role",
+            policy_name=f"{name}-remote-write",
+            association_name=f"{name}-prometheus-identity",
             description="Prometheus agent: remote-write to the AMP workspace",
-            assume_role_policy=pulumi.Output.all(account.account_id, args.cluster_name).apply(
-                lambda a: pod_identity_trust_policy(
-                    account=a[0], cluster_name=a[1], namespace=NAMESPACE,
-                    service_account=PROMETHEUS_SERVICE_ACCOUNT)),
-            tags=args.naming.tags(), opts=child)
-        aws.iam.RolePolicy(
-            f"{name}-remote-write", role=role.id,
-            policy=workspace_arn.apply(lambda a: json.dumps(remote_write_policy(a))), opts=child)
-        return aws.eks.PodIdentityAssociation(
-            f"{name}-prometheus-identity", cluster_name=args.cluster_name, namespace=NAMESPACE,
-            service_account=PROMETHEUS_SERVICE_ACCOUNT, role_arn=role.arn,
+            account=account.account_id,
+            cluster_name=args.cluster_name,
+            namespace=NAMESPACE,
+            service_account=PROMETHEUS_SERVICE_ACCOUNT,
+            policy=workspace_arn.apply(lambda a: json.dumps(remote_write_policy(a))),
             tags=args.naming.tags(),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
+            opts=child,
+            depends_on=args.depends_on,
+        )
+        return association

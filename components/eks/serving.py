@@ -37,8 +37,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.config import Model
-from components.eks.iam import pod_identity_trust_policy
 from components.eks.labels import GPU_RESOURCE, GPU_TOLERATION
+from components.eks.roles import pod_identity_role
 from components.facts.gpus import GpuInstance
 from components.facts.images import VLLM, EngineImage
 from components.sizing import DEFAULT_GPU_MEMORY_UTILIZATION, GIB, weight_bytes
@@ -654,23 +654,21 @@ class ModelServing(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        role = aws.iam.Role(
-            f"{name}-weights-role",
+        _, association = pod_identity_role(
+            role_name=f"{name}-weights-role",
+            policy_name=f"{name}-weights-read",
+            association_name=f"{name}-pod-identity",
             description=f"vLLM pods of {model.name}: read {model.spec.weights_uri}",
-            assume_role_policy=pulumi.Output.all(account.account_id, args.cluster_name).apply(
-                lambda a: pod_identity_trust_policy(
-                    account=a[0], cluster_name=a[1], namespace=namespace_name(model),
-                    service_account=model.name)),
-            tags=tags, opts=child)
-        aws.iam.RolePolicy(
-            f"{name}-weights-read", role=role.id,
+            account=account.account_id,
+            cluster_name=args.cluster_name,
+            namespace=namespace_name(model),
+            service_account=model.name,
             policy=partition.partition.apply(
                 lambda p: json.dumps(weights_read_policy(
                     str(model.spec.weights_uri), p, kms_key_arn=model.spec.weights_kms_key_arn,
                     region=args.region))),
-            opts=child)
-        return aws.eks.PodIdentityAssociation(
-            f"{name}-pod-identity", cluster_name=args.cluster_name,
-            namespace=namespace_name(model), service_account=model.name,
-            role_arn=role.arn, tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[sa, *args.depends_on]))
+            tags=tags,
+            opts=child,
+            depends_on=[sa, *args.depends_on],
+        )
+        return association
