@@ -232,9 +232,10 @@ def test_task_role_reads_only_the_weights_prefix(staging):
     policy = next(p for n, p in _policies(staging).items() if n.endswith("task-policy"))
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["ReadWeights"]["Action"] == "s3:GetObject"
-    assert by_sid["ReadWeights"]["Resource"] == (
-        "arn:aws:s3:::example-llm-weights-staging/meta-llama/Llama-3.1-8B-Instruct/*")
-    assert by_sid["ListWeightsPrefix"]["Condition"]["StringLike"]["s3:prefix"] == [
+    assert by_sid["ReadWeights"]["Resource"] == [
+        "arn:aws:s3:::example-llm-weights-staging/meta-llama/Llama-3.1-8B-Instruct/*"]
+    assert by_sid["ListWeightsPrefix0"]["Resource"] == "arn:aws:s3:::example-llm-weights-staging"
+    assert by_sid["ListWeightsPrefix0"]["Condition"]["StringLike"]["s3:prefix"] == [
         "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct/*"]
     assert not any("secretsmanager" in json.dumps(s) for s in policy["Statement"])
 

@@ -62,36 +62,13 @@ def task_role_policy(
     weights_kms_key_arn: str | None = None, region: str = "",
 ) -> str:
     """Read exactly the weights prefix (list + get; decrypt with `weights_kms_key_arn` via S3 in
-    `region` when the bucket uses SSE-KMS) and write the EMF metrics log group."""
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "EmfMetrics",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            "Resource": [metrics_log_group_arn, f"{metrics_log_group_arn}:*"],
-        }
-    ]
-    if weights_uri is not None:
-        bucket, prefix = split_s3_uri(weights_uri)
-        statements += [
-            {
-                "Sid": "ListWeightsPrefix",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": f"arn:{partition}:s3:::{bucket}",
-                "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
-            },
-            {
-                "Sid": "ReadWeights",
-                "Effect": "Allow",
-                "Action": "s3:GetObject",
-                "Resource": f"arn:{partition}:s3:::{bucket}/{prefix}/*",
-            },
-        ]
-        if weights_kms_key_arn is not None:
-            statements += weights_decrypt_statements(
-                [(weights_kms_key_arn, bucket, prefix)], region=region, partition=partition)
-    return _doc(*statements)
+    `region` when the bucket uses SSE-KMS) and write the EMF metrics log group: the shared
+    task's policy with one member."""
+    weights = [weights_uri] if weights_uri is not None else []
+    keys = {weights_uri: weights_kms_key_arn} if weights_uri and weights_kms_key_arn else {}
+    return shared_task_role_policy(
+        weights_uris=weights, metrics_log_group_arn=metrics_log_group_arn, partition=partition,
+        weights_kms_keys=keys, region=region)
 
 
 def shared_task_role_policy(
