@@ -18,6 +18,7 @@ from botocore import xform_name
 
 from components.offline import SECRET_SIG, Graph, run_program, unwrap
 from tests.aws_api import request_problems, service_model
+from tests.conftest import BASE_CONFIG
 
 EC = "aws-native:sagemaker:EndpointConfig"
 EP = "aws:sagemaker/endpoint:Endpoint"
@@ -97,22 +98,9 @@ def model_request(inputs: dict[str, Any]) -> dict[str, Any]:
 # --- stacks under test ----------------------------------------------------------------------
 
 ONE_MODEL: dict[str, Any] = {
-    "aws:region": "eu-west-1",
-    "llm-hosting:environment": "dev",
-    "llm-hosting:platform": "sagemaker",
+    **copy.deepcopy(BASE_CONFIG),
+    "aws:region": "eu-west-1",  # not us-east-1: images and ARNs must follow the stack's region
     "llm-hosting:sagemaker": {"endpointDeployment": "rolling"},
-    "llm-hosting:models": [
-        {
-            "name": "llama-8b",
-            "modelId": "meta-llama/Meta-Llama-3-8B-Instruct",
-            "engine": "vllm",
-            "maxInputTokens": 3072,
-            "maxTotalTokens": 4096,
-            "minReplicas": 1,
-            "maxReplicas": 2,
-            "weightsUri": "s3://weights-bucket/llama-3-8b/",
-        }
-    ],
 }
 
 # Two models share a 4-GPU g5.12xlarge (4 + 2 copies per instance), one sits on its own type.

@@ -20,7 +20,13 @@ from components.ecs.capacity import GpuCapacity, GpuCapacityArgs, HostPlan
 from components.ecs.loadbalancer import LoadBalancer, LoadBalancerArgs
 from components.ecs.monitoring import ModelMonitoring, MonitoringArgs
 from components.ecs.placement import task_shape
-from components.ecs.service import ModelService, ModelServiceArgs, listener_priorities
+from components.ecs.service import (
+    ModelService,
+    ModelServiceArgs,
+    ServiceContext,
+    listener_priorities,
+    shallow_fields,
+)
 from components.ecs.shared_service import SharedService, SharedServiceArgs, shared_tags
 from components.ecs.sharing import SharedHost, shared_hosts, shared_spot_types, sizing_summary
 from components.facts.images import ADOT_COLLECTOR_IMAGE, AWS_CLI_IMAGE, ENGINE_IMAGES
@@ -167,6 +173,14 @@ class EcsPlatform(pulumi.ComponentResource):
             ],
             opts=child,
         )
+        context = shallow_fields(ServiceContext(
+            naming=naming, network=network, region=config.region, account=account,
+            partition=partition, cluster_arn=cluster.arn, cluster_name=cluster_name,
+            listener_arn=lb.listener_arn, alb_arn_suffix=lb.arn_suffix,
+            alb_security_group_id=lb.security_group_id,
+            logs_kms_key_arn=network.logs_kms_key_arn, hf_token_secret_arn=secret_arn,
+            depends_on=[associations],
+        ))
 
         for model, capacity in pending:
             image = ENGINE_IMAGES[model.spec.engine]
@@ -174,16 +188,9 @@ class EcsPlatform(pulumi.ComponentResource):
             service = ModelService(
                 f"{name}-{model.name}",
                 ModelServiceArgs(
-                    naming=naming, model=model, image=image, shape=shape, network=network,
-                    region=config.region, account=account, partition=partition,
-                    cluster_arn=cluster.arn, cluster_name=cluster_name,
-                    listener_arn=lb.listener_arn, alb_arn_suffix=lb.arn_suffix,
-                    alb_security_group_id=lb.security_group_id,
-                    logs_kms_key_arn=network.logs_kms_key_arn,
-                    hf_token_secret_arn=secret_arn,
+                    **context, model=model, image=image, shape=shape,
                     on_demand_provider=capacity.on_demand_provider,
                     spot_provider=capacity.spot_provider,
-                    depends_on=[associations],
                 ),
                 child,
             )
@@ -208,13 +215,9 @@ class EcsPlatform(pulumi.ComponentResource):
             shared_service = SharedService(
                 f"{name}-{host.name}",
                 SharedServiceArgs(
-                    naming=naming, host=host, network=network, region=config.region,
-                    account=account, partition=partition, cluster_arn=cluster.arn,
-                    cluster_name=cluster_name, listener_arn=lb.listener_arn,
-                    alb_arn_suffix=lb.arn_suffix, alb_security_group_id=lb.security_group_id,
-                    logs_kms_key_arn=network.logs_kms_key_arn, hf_token_secret_arn=secret_arn,
+                    **context, host=host,
                     on_demand_provider=capacity.on_demand_provider,
-                    spot_provider=capacity.spot_provider, depends_on=[associations],
+                    spot_provider=capacity.spot_provider,
                 ),
                 child,
             )

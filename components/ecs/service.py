@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import pulumi
@@ -84,11 +84,11 @@ def path_rewrite(model_name: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class ModelServiceArgs:
+class ServiceContext:
+    """What every ECS service of the platform shares: cluster, load balancer, identity, keys.
+    Built once by the platform; single-model and shared services extend it with what they run."""
+
     naming: Naming
-    model: Model
-    image: EngineImage
-    shape: TaskShape
     network: Network
     region: str
     account: pulumi.Input[str]
@@ -100,9 +100,22 @@ class ModelServiceArgs:
     alb_security_group_id: pulumi.Input[str]
     logs_kms_key_arn: pulumi.Input[str]
     hf_token_secret_arn: pulumi.Input[str] | None
+    depends_on: list[pulumi.Resource]
+
+
+def shallow_fields(context: ServiceContext) -> dict[str, Any]:
+    """The context's fields as keyword arguments for a service's Args (no deep copy: they hold
+    resources and outputs)."""
+    return {f.name: getattr(context, f.name) for f in fields(context)}
+
+
+@dataclass(frozen=True)
+class ModelServiceArgs(ServiceContext):
+    model: Model
+    image: EngineImage
+    shape: TaskShape
     on_demand_provider: pulumi.Input[str]
     spot_provider: pulumi.Input[str] | None
-    depends_on: list[pulumi.Resource]
 
 
 class ModelService(pulumi.ComponentResource):

@@ -18,6 +18,7 @@ from components.ecs.containers import (
 )
 from components.ecs.placement import health_check_grace_seconds
 from components.ecs.service import (
+    ServiceContext,
     TaskLogsAndRolesArgs,
     capacity_strategy,
     scalable_target,
@@ -27,7 +28,6 @@ from components.ecs.service import (
 )
 from components.ecs.sharing import SharedHost
 from components.facts.images import ENGINE_IMAGES
-from components.network import Network
 from components.tags import SERVING_TAG_PREFIX, Naming
 
 SHARED_TAG = f"{SERVING_TAG_PREFIX}shared-instance"
@@ -51,23 +51,10 @@ def member_serving_tags(naming: Naming, host: SharedHost, model_name: str) -> di
 
 
 @dataclass(frozen=True)
-class SharedServiceArgs:
-    naming: Naming
+class SharedServiceArgs(ServiceContext):
     host: SharedHost
-    network: Network
-    region: str
-    account: pulumi.Input[str]
-    partition: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
-    cluster_name: str
-    listener_arn: pulumi.Input[str]
-    alb_arn_suffix: pulumi.Input[str]
-    alb_security_group_id: pulumi.Input[str]
-    logs_kms_key_arn: pulumi.Input[str]
-    hf_token_secret_arn: pulumi.Input[str] | None
     on_demand_provider: pulumi.Input[str]
     spot_provider: pulumi.Input[str] | None
-    depends_on: list[pulumi.Resource]
 
 
 class SharedService(pulumi.ComponentResource):
