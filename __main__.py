@@ -6,11 +6,12 @@ import pulumi_aws_native as aws_native
 
 from components import config as stack_config
 from components.network import Network, NetworkArgs
-from components.platforms import PLATFORM_ENDPOINTS, PLATFORMS, PlatformArgs
+from components.platform_api import PlatformArgs
+from components.platforms import CONFIG_CHECKS, PLATFORMS
 from components.report import model_summaries
 from components.tags import Naming
 
-config = stack_config.load(available_platforms=PLATFORMS)
+config = stack_config.load(CONFIG_CHECKS)
 naming = Naming(config.project, config.stack, config.environment, config.tags)
 
 # Explicit AWS providers carry region and the tag set to every AWS resource; the stack disables
@@ -27,18 +28,17 @@ providers = pulumi.ResourceOptions(
     }
 )
 
+platform = PLATFORMS[config.platform]
 network = Network(
     "network",
-    NetworkArgs(naming, config.network, config.region, PLATFORM_ENDPOINTS[config.platform]),
+    NetworkArgs(naming, config.network, config.region, platform.interface_endpoints),
     providers,
 )
-platform = PLATFORMS[config.platform](
-    config.platform, PlatformArgs(config, network, naming), providers
-)
+serving = platform.factory(config.platform, PlatformArgs(config, network, naming), providers)
 
 pulumi.export("platform", config.platform)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("privateSubnetIds", network.private_subnet_ids)
 pulumi.export("models", model_summaries(config))
-for key, value in platform.exports.items():
+for key, value in serving.exports.items():
     pulumi.export(key, value)

@@ -13,11 +13,10 @@ not fit, found after a ten-minute endpoint creation.
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -598,7 +597,7 @@ def parse_stack_config(
     project: str,
     stack: str,
     secret_keys: Iterable[str] = (),
-    available_platforms: Iterable[str] | None = None,
+    platform_checks: Mapping[str, Callable[[StackConfig], list[str]]] | None = None,
     hf_token_secret: Any = None,
 ) -> StackConfig:
     """Validate the raw config map; raise `ConfigError` listing every problem at once.
@@ -606,6 +605,8 @@ def parse_stack_config(
     `raw` maps `llm-hosting:<key>` (and `aws:region`) to the strings the engine passes.
     `hf_token_secret` is the secret Output that stands for the token (built by the caller from
     `pulumi.Config.get_secret`), so the token never exists here as a plain string.
+    `platform_checks` maps a platform name to its own check of the sized config; callers that
+    validate as `pulumi up` does pass every platform's (`components.platforms.parse_config`).
     """
     data, problems = _decode(raw)
     region = raw.get("aws:region")
@@ -629,13 +630,6 @@ def parse_stack_config(
             f"{NAMESPACE}:hfToken: is stored in plaintext; remove it with `pulumi config rm "
             f"{NAMESPACE}:hfToken` and set it again with `pulumi config set --secret "
             f"{NAMESPACE}:hfToken <token>`"
-        )
-    if (available_platforms is not None and platform is not None
-            and platform not in set(available_platforms)):
-        built = ", ".join(sorted(available_platforms)) or "none"
-        problems.append(
-            f"{NAMESPACE}:platform: platform '{platform}' is not built yet "
-            f"(built so far: {built}); pick a built platform for this stack"
         )
 
     network: Network | None = None
@@ -684,28 +678,14 @@ def parse_stack_config(
         ecs=parsed.ecs,
         hf_token=hf_token_secret if parsed.hf_token is not None else None,
     )
-    # Checks only one platform can make (packing onto an endpoint, node pool limits) need the
-    # sized models, so they run last; they still run before any resource registers.
-    problems = _platform_problems(config)
+    # Checks only one platform can make (packing onto an endpoint, shared instances) need the
+    # sized models, so they run last; they still run before any resource registers. Each
+    # platform registers its own (components/platforms.py), so this module names none.
+    check = (platform_checks or {}).get(config.platform)
+    problems = list(check(config)) if check is not None else []
     if problems:
         raise ConfigError(problems)
     return config
-
-
-PLATFORM_CHECKS: Mapping[str, str] = {
-    "sagemaker": "components.sagemaker.validation:sagemaker_problems",
-    "ecs": "components.ecs.sharing:ecs_problems",
-}
-"""Per-platform validation, as `module:function` taking a `StackConfig` and returning problems.
-Imported lazily: those modules import this one, and none imports a Pulumi provider package."""
-
-
-def _platform_problems(config: StackConfig) -> list[str]:
-    target = PLATFORM_CHECKS.get(config.platform)
-    if target is None:
-        return []
-    module, function = target.split(":")
-    return list(getattr(importlib.import_module(module), function)(config))
 
 
 def _token_problems(i: int, raw_model: Any, data: Mapping[str, Any]) -> list[str]:
@@ -895,7 +875,7 @@ def _instance(
     return instance
 
 
-def load(available_platforms: Iterable[str]) -> StackConfig:
+def load(platform_checks: Mapping[str, Callable[[StackConfig], list[str]]]) -> StackConfig:
     """Read this stack's config from the Pulumi engine: the one place `pulumi.Config` is used."""
     import pulumi
     from pulumi.runtime import config as runtime_config
@@ -908,6 +888,6 @@ def load(available_platforms: Iterable[str]) -> StackConfig:
         project=pulumi.get_project(),
         stack=pulumi.get_stack(),
         secret_keys=secret_keys,
-        available_platforms=available_platforms,
+        platform_checks=platform_checks,
         hf_token_secret=pulumi.Config(NAMESPACE).get_secret("hfToken"),
     )

@@ -6,8 +6,7 @@ offline under the recording mocks, and prints the resources per component plus, 
 instance, GPU memory needed vs available, concurrency, and cost.
 
 Exit codes: 0 plan printed; 2 the config is invalid or `pulumi up` would refuse the program
-(each problem is printed); 3 the config is valid but its platform is not built yet (sizing is
-still printed).
+(each problem is printed).
 """
 
 from __future__ import annotations
@@ -18,31 +17,26 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from components.config import (
-    NAMESPACE,
-    ConfigError,
-    StackConfig,
-    parse_stack_config,
-)
+from components.config import NAMESPACE, ConfigError, StackConfig
+from components.config import Platform as PlatformName
 from components.offline import ROOT, EngineCheckError, Graph, Recorded, run_program
 from components.report import model_summaries
 from components.stackfile import StackFile, read_stack_file
 
-PLATFORM_NAMES = ("sagemaker", "eks", "ecs")
-NOT_BUILT = 3
+PLATFORM_NAMES: tuple[str, ...] = get_args(PlatformName)
 INVALID = 2
 
 
-def _parse(stack: StackFile, platform: str | None = None,
-           available: Sequence[str] | None = None) -> StackConfig:
+def _parse(stack: StackFile, platform: str | None = None) -> StackConfig:
+    from components.platforms import parse_config
+
     raw = dict(stack.config)
     if platform is not None:
         raw[f"{NAMESPACE}:platform"] = platform
-    return parse_stack_config(
-        raw, project="llm-hosting", stack=stack.stack, secret_keys=stack.secret_keys,
-        available_platforms=available,
+    return parse_config(
+        raw, project="llm-hosting", stack=stack.stack, secret_keys=stack.secret_keys
     )
 
 
@@ -73,8 +67,6 @@ class Plan:
 
 
 def build_plan(stack_name: str, root: Path = ROOT) -> Plan:
-    from components.platforms import PLATFORMS
-
     stack = read_stack_file(root / f"Pulumi.{stack_name}.yaml")
     doc: dict[str, Any] = {"stack": stack_name, "platform": None, "resources": [], "models": []}
     try:
@@ -83,11 +75,6 @@ def build_plan(stack_name: str, root: Path = ROOT) -> Plan:
         return Plan(INVALID, doc, list(err.problems))
     doc["platform"] = config.platform
     doc["models"] = model_summaries(config)
-    if config.platform not in PLATFORMS:
-        return Plan(NOT_BUILT, doc, [
-            f"{NAMESPACE}:platform: platform '{config.platform}' is not built yet; `pulumi up` "
-            "would stop at config validation and create nothing"
-        ])
     try:
         graph = run_program(stack.config, stack=stack_name, secret_keys=stack.secret_keys,
                             program=ROOT / "__main__.py")

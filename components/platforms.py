@@ -1,56 +1,61 @@
-"""The platform switch: one mapping from `llm-hosting:platform` to the component that builds it.
+"""The platform switch: one mapping from `llm-hosting:platform` to the platform that builds it.
 
-A platform is a `ComponentResource` built from `PlatformArgs` that exposes `exports`, the stack
-outputs it owns (endpoint names, invoke commands). Nothing else in the program asks which platform
-it is on. A platform whose issue has not landed yet is simply absent here, and config validation
-reports "not built yet" instead of creating half a deployment.
+The only module that names every platform package. Each entry is the platform's contract
+(`components.platform_api.PlatformSpec`): the component class, the config check that runs during
+validation, and the VPC interface endpoints its workloads call. Nothing else in the program asks
+which platform it is on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-import pulumi
-
-from components.config import StackConfig
+from components.config import StackConfig, parse_stack_config
 from components.ecs.platform import EcsPlatform
+from components.ecs.sharing import ecs_problems
 from components.eks import EksPlatform
 from components.network import (
     BASE_INTERFACE_ENDPOINTS,
     NODE_ACCESS_ENDPOINTS,
     SAGEMAKER_ENDPOINTS,
-    Network,
+)
+from components.platform_api import (
+    ConfigCheck,
+    PlatformArgs,
+    PlatformSpec,
+    no_config_check,
 )
 from components.sagemaker.platform import SageMakerPlatform
-from components.tags import Naming
+from components.sagemaker.validation import sagemaker_problems
 
+__all__ = ["CONFIG_CHECKS", "PLATFORMS", "PlatformArgs", "parse_config"]
 
-@dataclass(frozen=True)
-class PlatformArgs:
-    config: StackConfig
-    network: Network
-    naming: Naming
-
-
-class Platform(Protocol):
-    exports: Mapping[str, Any]
-
-
-PlatformFactory = Callable[[str, PlatformArgs, pulumi.ResourceOptions], Platform]
-
-PLATFORMS: Mapping[str, PlatformFactory] = {
-    "ecs": EcsPlatform,
-    "eks": EksPlatform,
-    "sagemaker": SageMakerPlatform,
+PLATFORMS: Mapping[str, PlatformSpec] = {
+    # EC2-hosted platforms need Session Manager for their GPU hosts; SageMaker hosts are
+    # AWS-managed but its clients call the SageMaker APIs from inside the VPC.
+    "ecs": PlatformSpec(
+        EcsPlatform, ecs_problems, (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS)
+    ),
+    "eks": PlatformSpec(
+        EksPlatform, no_config_check, (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS)
+    ),
+    "sagemaker": PlatformSpec(
+        SageMakerPlatform, sagemaker_problems, (*BASE_INTERFACE_ENDPOINTS, *SAGEMAKER_ENDPOINTS)
+    ),
 }
 
-PLATFORM_ENDPOINTS: Mapping[str, tuple[str, ...]] = {
-    "ecs": (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS),
-    "eks": (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS),
-    "sagemaker": (*BASE_INTERFACE_ENDPOINTS, *SAGEMAKER_ENDPOINTS),
+CONFIG_CHECKS: Mapping[str, ConfigCheck] = {
+    name: spec.config_check for name, spec in PLATFORMS.items()
 }
-"""The VPC interface endpoints each platform's workloads call: EC2-hosted platforms need
-Session Manager for their GPU hosts; SageMaker hosts are AWS-managed but its clients call the
-SageMaker APIs from inside the VPC."""
+
+
+def parse_config(
+    raw: Mapping[str, Any], *, project: str, stack: str, secret_keys: Iterable[str] = (),
+    hf_token_secret: Any = None,
+) -> StackConfig:
+    """`parse_stack_config` with every platform's own check: what `pulumi up` validates."""
+    return parse_stack_config(
+        raw, project=project, stack=stack, secret_keys=secret_keys,
+        platform_checks=CONFIG_CHECKS, hf_token_secret=hf_token_secret,
+    )

@@ -7,21 +7,13 @@ from typing import Any
 
 import pytest
 
-from components.config import ConfigError, StackConfig, parse_stack_config
+from components.config import ConfigError, StackConfig
+from components.platforms import parse_config
 
-ALL_PLATFORMS = ("sagemaker", "eks", "ecs")
 
-
-def parse(
-    config: dict[str, Any],
-    secret_keys: tuple[str, ...] = (),
-    platforms: tuple[str, ...] = ALL_PLATFORMS,
-) -> StackConfig:
+def parse(config: dict[str, Any], secret_keys: tuple[str, ...] = ()) -> StackConfig:
     raw = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
-    return parse_stack_config(
-        raw, project="llm-hosting", stack="test", secret_keys=secret_keys,
-        available_platforms=platforms,
-    )
+    return parse_config(raw, project="llm-hosting", stack="test", secret_keys=secret_keys)
 
 
 def problems(config: dict[str, Any], **kwargs: Any) -> tuple[str, ...]:
@@ -59,13 +51,6 @@ def test_unknown_platform_names_key_and_accepted_values(base_config):
         "llm-hosting:platform: 'gke' is not accepted; use one of 'sagemaker', 'eks' or 'ecs'",
     )
 
-
-def test_platform_not_built_yet(base_config):
-    base_config["llm-hosting:platform"] = "eks"
-    assert problems(base_config, platforms=("sagemaker",)) == (
-        "llm-hosting:platform: platform 'eks' is not built yet (built so far: sagemaker); "
-        "pick a built platform for this stack",
-    )
 
 
 def test_missing_required_keys(base_config):

@@ -17,7 +17,7 @@ from typing import Any
 import botocore.session
 import pytest
 
-from components.config import EcsConfig, _ecs_problems, parse_stack_config
+from components.config import EcsConfig, _ecs_problems
 from components.ecs.capacity import GPU_AMI_PARAMETER
 from components.ecs.containers import ENGINE, METRICS, WEIGHTS
 from components.ecs.iam import task_role_policy
@@ -27,6 +27,7 @@ from components.ecs.service import listener_priorities, listener_priority
 from components.ecs.userdata import LIFECYCLE_HOOK_NAME
 from components.facts.images import ENGINE_IMAGES
 from components.offline import ROOT, SECRET_SIG, Graph, run_program
+from components.platforms import parse_config
 from components.stackfile import read_stack_file
 from tests.aws_api import request_problems
 
@@ -400,7 +401,7 @@ def test_service_spreads_base_on_demand_and_burst_to_spot_without_dropping_capac
     assert spot["capacityProvider"].endswith("spot") and spot["weight"] == 1
     assert svc["deploymentMinimumHealthyPercent"] == 100
     assert svc["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
-    shape = task_shape(parse_stack_config(
+    shape = task_shape(parse_config(
         read_stack_file(ROOT / "Pulumi.staging.yaml").config, project="p", stack="s",
     ).models[0])
     assert svc["healthCheckGracePeriodSeconds"] >= shape.load_seconds
@@ -496,7 +497,7 @@ def test_children_are_parented_tagged_and_use_the_explicit_provider(staging):
 
 
 def test_spot_types_fit_the_task_and_the_model():
-    model = parse_stack_config(read_stack_file(ROOT / "Pulumi.staging.yaml").config,
+    model = parse_config(read_stack_file(ROOT / "Pulumi.staging.yaml").config,
                                project="p", stack="s").models[0]
     types = spot_instance_types(model)
     assert types[0] == "g6e.xlarge" and "p5.4xlarge" not in types  # 2x price ceiling

@@ -21,12 +21,13 @@ from test_ecs import (
     validate,
 )
 
-from components.config import ConfigError, EcsConfig, _ecs_problems, parse_stack_config
+from components.config import ConfigError, EcsConfig, _ecs_problems
 from components.ecs.containers import METRICS
 from components.ecs.iam import shared_task_role_policy
 from components.ecs.service import listener_priority
 from components.ecs.sharing import plan_shared, shared_spot_types
 from components.offline import Graph, run_program
+from components.platforms import parse_config
 
 SVC = "aws:ecs/service:Service"
 TG = "aws:lb/targetGroup:TargetGroup"
@@ -55,7 +56,7 @@ def shared_config() -> dict[str, Any]:
 
 
 def parse(raw: dict[str, Any]) -> Any:
-    return parse_stack_config(raw, project="llm-hosting", stack="staging",
+    return parse_config(raw, project="llm-hosting", stack="staging",
                               secret_keys=["llm-hosting:hfToken"])
 
 

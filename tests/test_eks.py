@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-import yaml
 
 from components.eks.iam import NODE_MANAGED_POLICIES
 from components.eks.karpenter import INTERRUPTION_RULES
@@ -16,6 +15,7 @@ from components.facts.charts import (
     NVIDIA_DEVICE_PLUGIN_VERSION,
 )
 from components.offline import SECRET_SIG, Graph, Recorded, run_program, unwrap
+from tests.conftest import crd_schema
 
 MODELS = [
     {"name": "llama-70b", "modelId": "meta-llama/Llama-3.3-70B-Instruct", "quantization": "fp8",
@@ -238,16 +238,17 @@ def test_node_groups_and_launch_templates_are_requests_the_apis_accept(stack, re
 
 def test_spot_floor_spreads_over_spot_pools_with_the_same_gpu_count():
     """One instance type on spot: a reclaim of that one pool takes the whole floor at once."""
-    from components.config import EksConfig, parse_stack_config
+    from components.config import EksConfig
     from components.eks.nodegroups import floor_instance_types
     from components.facts import GPU_INSTANCES
+    from components.platforms import parse_config
     from components.sizing import estimate_memory
 
     spot = {**MODELS[1], "minReplicas": 2}
     raw = {**config(), "llm-hosting:models": json.dumps(
         [spot, {**spot, "name": "od", "capacity": "on-demand"}]),
         "llm-hosting:eks": "{}"}
-    spot_model, od_model = parse_stack_config(raw, project="llm-hosting", stack="prod").models
+    spot_model, od_model = parse_config(raw, project="llm-hosting", stack="prod").models
     types = floor_instance_types(spot_model, EksConfig())
     assert types[0] == spot_model.instance.name and len(set(types)) == len(types) >= 3
     for name in types:
@@ -348,12 +349,7 @@ def test_karpenter_charts_pinned_with_cluster_and_queue_on_system_nodes(prod):
             "eks-addons-eks-pod-identity-agent"} <= deps
 
 
-def test_one_node_class_and_pool_per_model_valid_against_the_crds(prod, shared_dir):
-    def schema(file: str) -> dict[str, Any]:
-        crd = yaml.safe_load((shared_dir / "schemas" / "crds" / file).read_text())
-        return next(v for v in crd["spec"]["versions"] if v["name"] == "v1")["schema"][
-            "openAPIV3Schema"]
-
+def test_one_node_class_and_pool_per_model_valid_against_the_crds(prod):
     import jsonschema
     for type_, file in (("kubernetes:karpenter.sh/v1:NodePool", "karpenter.sh_nodepools.yaml"),
                         ("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass",
@@ -366,7 +362,7 @@ def test_one_node_class_and_pool_per_model_valid_against_the_crds(prod, shared_d
             # the recorder turns integers into floats; the API server sees integers
             body = json.loads(json.dumps(body), parse_float=lambda f: int(float(f))
                               if float(f).is_integer() else float(f))
-            jsonschema.Draft7Validator(schema(file)).validate(body)
+            jsonschema.Draft7Validator(crd_schema(file)).validate(body)
     pool = prod.one("kubernetes:karpenter.sh/v1:NodePool", "eks-karpenter-nodepool-llama-8b")
     assert "eks-karpenter-controller" in names(prod, pool.dependencies)
     assert prod.one("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass",

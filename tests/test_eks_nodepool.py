@@ -7,14 +7,15 @@ from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 from pydantic.alias_generators import to_camel
 
-from components.config import ConfigError, EksConfig, parse_stack_config
+from components.config import ConfigError, EksConfig
 from components.eks import nodepool
 from components.eks.labels import GPU_TAINT_KEY, MODEL_LABEL, NODE_ROLE_LABEL
 from components.facts import GPU_INSTANCES, GpuInstance
+from components.platforms import parse_config
 from components.sizing import estimate_memory
+from tests.conftest import crd_schema
 
 SNAPSHOT = "snap-0123456789abcdef0"
 
@@ -31,7 +32,7 @@ def stack(*models: dict[str, Any], environment: str = "prod"):
         "llm-hosting:platform": "eks",
         "llm-hosting:models": list(models),
     }
-    return parse_stack_config(
+    return parse_config(
         {k: v if isinstance(v, str) else __import__("json").dumps(v) for k, v in raw.items()},
         project="llm-hosting", stack=environment,
     )
@@ -52,26 +53,14 @@ def models():
     return {m.name: m for m in cfg.models}
 
 
-def crd_schema(shared: Any, filename: str) -> dict[str, Any]:
-    crd = yaml.safe_load((shared / "schemas" / "crds" / filename).read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
-    return version["schema"]["openAPIV3Schema"]
-
-
 @pytest.fixture(scope="module")
 def nodepool_schema(request):
-    from tests.conftest import SHARED
-    if not SHARED.is_dir():
-        pytest.skip("../shared/ (Karpenter CRDs) is not present in this checkout")
-    return crd_schema(SHARED, "karpenter.sh_nodepools.yaml")
+    return crd_schema("karpenter.sh_nodepools.yaml")
 
 
 @pytest.fixture(scope="module")
 def nodeclass_schema():
-    from tests.conftest import SHARED
-    if not SHARED.is_dir():
-        pytest.skip("../shared/ (Karpenter CRDs) is not present in this checkout")
-    return crd_schema(SHARED, "karpenter.k8s.aws_ec2nodeclasses.yaml")
+    return crd_schema("karpenter.k8s.aws_ec2nodeclasses.yaml")
 
 
 def validate(obj: dict[str, Any], schema: dict[str, Any]) -> None:
@@ -332,7 +321,7 @@ def test_eks_config_problems_name_key_and_fix():
 def test_unsupported_kubernetes_version_is_rejected_with_accepted_values():
     from components.facts.charts import EKS_ADDON_VERSIONS
     with pytest.raises(ConfigError) as err:
-        parse_stack_config({
+        parse_config({
             "aws:region": "us-east-1", "llm-hosting:environment": "dev",
             "llm-hosting:platform": "eks", "llm-hosting:eks": '{"kubernetesVersion": "1.29"}',
             "llm-hosting:models": __import__("json").dumps([LLAMA_8B_SPOT]),

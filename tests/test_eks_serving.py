@@ -2,7 +2,7 @@
 
 Core kinds go through `kubernetes_validate` (strict: unknown fields fail) for the cluster's
 Kubernetes version; Prometheus Operator objects through the operator's CRD schemas in
-../shared/schemas/crds with unknown fields rejected the way `kubectl apply` with strict field
+tests/reference/crds with unknown fields rejected the way `kubectl apply` with strict field
 validation rejects them; PromQL through a real PromQL parser (promql-parser, the Rust
 `promql-parser` crate's Python binding).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -20,14 +19,16 @@ import promql_parser
 import pytest
 import yaml
 
-from components.config import Model, StackConfig, parse_stack_config
+from components.config import Model, StackConfig
 from components.eks import monitoring as mon
 from components.eks import serving as srv
 from components.eks.autoscaling import amp_query_policy, amp_trigger_authentication
 from components.eks.labels import GPU_TOLERATION, gpu_node_selector
 from components.eks.load_balancer import controller_policy
 from components.facts.charts import DEFAULT_KUBERNETES_VERSION
+from components.platforms import parse_config
 from components.sizing import DEFAULT_GPU_MEMORY_UTILIZATION
+from tests.conftest import crd_schema
 
 K8S = DEFAULT_KUBERNETES_VERSION
 WEIGHTS = "s3://weights-bucket/meta-llama/Llama-3.3-70B-Instruct/"
@@ -44,7 +45,7 @@ MODELS = [
 def _config(models: list[dict[str, Any]]) -> StackConfig:
     raw = {"aws:region": "us-east-1", "llm-hosting:environment": "prod",
            "llm-hosting:platform": "eks", "llm-hosting:models": json.dumps(models)}
-    return parse_stack_config(raw, project="llm-hosting", stack="prod")
+    return parse_config(raw, project="llm-hosting", stack="prod")
 
 
 @pytest.fixture(scope="module")
@@ -112,17 +113,15 @@ def _strict(schema: Any) -> Any:
     return schema
 
 
-def _crd_validator(shared: Path, filename: str, version: str) -> jsonschema.Validator:
-    crd = yaml.safe_load((shared / "schemas" / "crds" / filename).read_text())
-    (ver,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
-    schema = _strict(ver["schema"]["openAPIV3Schema"])
+def _crd_validator(filename: str, version: str) -> jsonschema.Validator:
+    schema = _strict(crd_schema(filename, version))
     # metadata is validated by the API server itself, not by the CRD schema.
     schema["properties"]["metadata"] = {"type": "object"}
     return jsonschema.Draft7Validator(schema)
 
 
-def test_service_monitors_match_the_prometheus_operator_crd(shared_dir, models):
-    validator = _crd_validator(shared_dir, "monitoring.coreos.com_servicemonitors.yaml", "v1")
+def test_service_monitors_match_the_prometheus_operator_crd(models):
+    validator = _crd_validator("monitoring.coreos.com_servicemonitors.yaml", "v1")
     for obj in (mon.dcgm_service_monitor(), *(mon.service_monitor(m) for m in models.values())):
         assert obj["apiVersion"] == "monitoring.coreos.com/v1"
         validator.validate(obj)
@@ -131,8 +130,8 @@ def test_service_monitors_match_the_prometheus_operator_crd(shared_dir, models):
     assert list(validator.iter_errors(bad)), "a misspelt field must fail the CRD schema"
 
 
-def test_prometheus_rule_matches_the_prometheus_operator_crd(shared_dir):
-    validator = _crd_validator(shared_dir, "monitoring.coreos.com_prometheusrules.yaml", "v1")
+def test_prometheus_rule_matches_the_prometheus_operator_crd():
+    validator = _crd_validator("monitoring.coreos.com_prometheusrules.yaml", "v1")
     validator.validate(mon.prometheus_rule())
     bad = mon.prometheus_rule()
     bad["spec"]["groups"][0]["rules"][0]["for"] = "ten minutes"

@@ -16,13 +16,13 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from components.config import parse_stack_config
 from components.eks.autoscaling import Keda, KedaArgs
 from components.eks.labels import gpu_node_selector
 from components.eks.load_balancer import LoadBalancerController, LoadBalancerControllerArgs
 from components.eks.monitoring import ChartPin, Observability, ObservabilityArgs
 from components.eks.serving import MetricsSource, ModelServing, ModelServingArgs
 from components.offline import SECRET_SIG, Graph, run_program, unwrap
+from components.platforms import parse_config
 from components.tags import Naming
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -44,7 +44,7 @@ def build(monitoring: str = "kube-prometheus-stack", ingress: str = "none") -> G
     raw = {"aws:region": "us-east-1", "llm-hosting:environment": "prod",
            "llm-hosting:platform": "eks", "llm-hosting:models": json.dumps(MODELS),
            "llm-hosting:hfToken": "hf_secret"}
-    cfg = parse_stack_config(raw, project="llm-hosting", stack="prod",
+    cfg = parse_config(raw, project="llm-hosting", stack="prod",
                              secret_keys=["llm-hosting:hfToken"])
 
     def program() -> None:
@@ -157,7 +157,7 @@ def test_sse_kms_weights_key_is_decryptable_by_the_weights_role_through_s3_only(
     raw = {"aws:region": "us-east-1", "llm-hosting:environment": "prod",
            "llm-hosting:platform": "eks",
            "llm-hosting:models": json.dumps([{**MODELS[0], "weightsKmsKeyArn": key}])}
-    (model,) = parse_stack_config(raw, project="llm-hosting", stack="prod").models
+    (model,) = parse_config(raw, project="llm-hosting", stack="prod").models
 
     def program() -> None:
         opts = pulumi.ResourceOptions(providers={

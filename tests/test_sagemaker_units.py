@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from components.config import ConfigError, StackConfig, parse_stack_config
+from components.config import ConfigError, StackConfig
 from components.facts.images import SAGEMAKER_IMAGES
 from components.offline import RecordingMocks, run_program
+from components.platforms import parse_config
 from components.sagemaker.api import sagemaker_instance_types
 from components.sagemaker.containers import engine_environment, startup_timeout_seconds
 from components.sagemaker.endpoint import volume_kms_allowed
@@ -37,7 +38,7 @@ def parse(raw: dict[str, Any] | None = None, **overrides: Any) -> StackConfig:
     data = copy.deepcopy(raw or BASE)
     data.update({f"llm-hosting:{k}": v for k, v in overrides.items()})
     encoded = {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
-    return parse_stack_config(encoded, project="llm-hosting", stack="dev")
+    return parse_config(encoded, project="llm-hosting", stack="dev")
 
 
 def with_instance(config: StackConfig, **changes: Any) -> StackConfig:

@@ -7,7 +7,7 @@ import re
 
 import botocore.session
 
-from components.config import parse_stack_config
+from components.platforms import parse_config
 from components.tags import SERVING_TAG_PREFIX, SHAPE_TAG, Naming
 
 
@@ -27,7 +27,7 @@ def test_physical_names_keep_the_suffix_within_limits():
 
 def test_serving_tags_round_trip_the_sizing_request(base_config):
     raw = {k: v if isinstance(v, str) else json.dumps(v) for k, v in base_config.items()}
-    cfg = parse_stack_config(raw, project="llm-hosting", stack="dev")
+    cfg = parse_config(raw, project="llm-hosting", stack="dev")
     (model,) = cfg.models
     tags = Naming("llm-hosting", "dev", "dev").serving_tags(model, "sagemaker")
     p = SERVING_TAG_PREFIX
@@ -45,13 +45,13 @@ def _custom_model(base_config, **shape):
                "kvHeads": 8, "headDim": 128, "vocabSize": 32000, "maxPositionEmbeddings": 32768,
                **shape})
     raw = {k: v if isinstance(v, str) else json.dumps(v) for k, v in base_config.items()}
-    (model,) = parse_stack_config(raw, project="llm-hosting", stack="dev").models
+    (model,) = parse_config(raw, project="llm-hosting", stack="dev").models
     return model
 
 
 def test_shape_tag_only_for_models_the_catalog_does_not_size(base_config):
     raw = {k: v if isinstance(v, str) else json.dumps(v) for k, v in base_config.items()}
-    (catalog_model,) = parse_stack_config(raw, project="llm-hosting", stack="dev").models
+    (catalog_model,) = parse_config(raw, project="llm-hosting", stack="dev").models
     naming = Naming("llm-hosting", "dev", "dev")
     assert SHAPE_TAG not in naming.serving_tags(catalog_model, "sagemaker")
     custom = _custom_model(base_config, activeParameters=2.5, tiedEmbeddings=True)

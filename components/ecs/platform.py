@@ -30,9 +30,9 @@ from components.ecs.service import (
 from components.ecs.shared_service import SharedService, SharedServiceArgs, shared_tags
 from components.ecs.sharing import SharedHost, shared_hosts, shared_spot_types, sizing_summary
 from components.facts.images import ADOT_COLLECTOR_IMAGE, AWS_CLI_IMAGE, ENGINE_IMAGES
+from components.platform_api import PlatformArgs
 
 if TYPE_CHECKING:
-    from components.platforms import PlatformArgs
     from components.tags import Naming
 
 HF_TOKEN_RECOVERY_DAYS: dict[str, int] = {"dev": 7, "staging": 7, "prod": 30}

@@ -11,8 +11,8 @@ exclusive use of each GPU that Amazon ECS assigns to it", and the GPUs of all co
 task must fit one instance.
 https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ResourceRequirement.html
 
-`ecs_problems` is the validation hook (`PLATFORM_CHECKS["ecs"]` in components/config.py): every
-message names the key to change and the numbers that do not fit.
+`ecs_problems` is the validation hook (`PlatformSpec.config_check`, components/platforms.py):
+every message names the key to change and the numbers that do not fit.
 """
 
 from __future__ import annotations
@@ -271,7 +271,7 @@ def plan_shared(config: StackConfig) -> tuple[list[SharedHost], list[str]]:
 
 
 def ecs_problems(config: StackConfig) -> list[str]:
-    """Validation hook for `PLATFORM_CHECKS` (runs after sizing)."""
+    """Validation hook registered in components/platforms.py (runs after sizing)."""
     return plan_shared(config)[1]
 
 

@@ -9,7 +9,7 @@ provider, the cluster name, the per-model NodePool names and the stable node lab
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -22,9 +22,7 @@ from components.eks.karpenter import Karpenter, KarpenterArgs
 from components.eks.nodegroups import NodeGroups, NodeGroupsArgs
 from components.eks.nodepool import ami_family
 from components.eks.workloads import ServingLayerArgs, add_serving_layer
-
-if TYPE_CHECKING:  # platforms.py imports this module to register it
-    from components.platforms import PlatformArgs
+from components.platform_api import PlatformArgs
 
 
 class EksPlatform(pulumi.ComponentResource):

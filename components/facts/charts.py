@@ -61,7 +61,7 @@ DEFAULT_KUBERNETES_VERSION = "1.35"
 # --- Karpenter ------------------------------------------------------------------------------
 # Chart and CRD chart from the public ECR OCI registry; the app version equals the chart
 # version. 1.14.1 is the release whose CRDs the tests validate against
-# (../shared/schemas/crds, aws/karpenter-provider-aws v1.14.1, pkg/apis/crds/), so the objects
+# (tests/reference/crds, aws/karpenter-provider-aws v1.14.1, pkg/apis/crds/), so the objects
 # we create are checked against the exact API server schema we install.
 # https://karpenter.sh/docs/upgrading/upgrade-guide/ (CRD chart installed separately so CRDs
 # are upgraded with the controller; Helm never upgrades a chart's crds/ directory).

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 
+from components.platform_api import PlatformArgs
 from components.sagemaker.alarms import EndpointAlarms, EndpointAlarmsArgs
 from components.sagemaker.containers import image_for, s3_location, uses_hub, weights_location
 from components.sagemaker.dashboard import DashboardArgs, EndpointDashboard
@@ -24,9 +25,6 @@ from components.sagemaker.endpoint import ServingEndpoint, ServingEndpointArgs
 from components.sagemaker.iam import ExecutionRole, ExecutionRoleArgs
 from components.sagemaker.inference_components import ModelDeployment, ModelDeploymentArgs
 from components.sagemaker.packing import plan_variants
-
-if TYPE_CHECKING:  # platforms.py imports this module to register it
-    from components.platforms import PlatformArgs
 
 SAMPLE_MESSAGES = [{"role": "user", "content": "Write a haiku about GPUs."}]
 """OpenAI-style chat body: TGI takes it with `MESSAGES_API_ENABLED`, LMI's vLLM backend natively."""

@@ -1,0 +1,58 @@
+"""The platform contract: what `__main__.py` hands a platform and what each platform offers back.
+
+Every platform package depends on this module and nothing here depends on a platform, so the
+import graph has no cycle: `components.platforms` (the switch) imports the platforms, the
+platforms import this contract, and `components.config` imports neither. A platform registers
+its config check through its `PlatformSpec`; config validation receives the checks as a plain
+mapping, so the config module names no platform package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # types only: this module must stay importable without a provider package
+    import pulumi
+
+    from components.config import StackConfig
+    from components.network import Network
+    from components.tags import Naming
+
+
+@dataclass(frozen=True)
+class PlatformArgs:
+    """What every platform is built from: the validated config and the shared network."""
+
+    config: StackConfig
+    network: Network
+    naming: Naming
+
+
+class Platform(Protocol):
+    """A built platform; `exports` are the stack outputs it owns (endpoint names, commands)."""
+
+    exports: Mapping[str, Any]
+
+
+PlatformFactory = Callable[[str, PlatformArgs, "pulumi.ResourceOptions"], Platform]
+
+ConfigCheck = Callable[["StackConfig"], list[str]]
+"""A platform's own validation of a parsed, sized config: problems with key paths, [] if fine.
+It runs inside config validation, before any resource registers."""
+
+
+def no_config_check(config: StackConfig) -> list[str]:
+    """For a platform whose whole contract is in the shared config model."""
+    return []
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    """One platform as the switch sees it."""
+
+    factory: PlatformFactory
+    config_check: ConfigCheck
+    interface_endpoints: tuple[str, ...]
+    """The VPC interface endpoints this platform's workloads call (each costs per AZ-hour)."""
