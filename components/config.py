@@ -27,17 +27,27 @@ from components.facts import (
     GPU_INSTANCES,
     GpuInstance,
     ModelShape,
+    checkpoint_quantization,
     get_gpu_instance,
     get_model_shape,
     is_gated,
+    is_vision_language,
+    quantized_variants,
 )
 from components.sizing import (
+    LMI_VLLM_0_8_4,
+    TGI,
+    TP_DEGREES,
+    VLLM_0_12,
     CostEstimate,
+    EngineProfile,
     MemoryEstimate,
     SizingRequest,
-    choose_instance,
+    choose_placement,
+    describe_nothing_fits,
     estimate_cost,
     estimate_memory,
+    tensor_parallel_problem,
 )
 
 NAMESPACE = "llm-hosting"
@@ -112,6 +122,18 @@ class ShapeConfig(_Strict):
     )
     max_position_embeddings: int = Field(gt=0, description="`max_position_embeddings`")
     tied_embeddings: bool = Field(default=False, description="`tie_word_embeddings`")
+    intermediate_size: int | None = Field(
+        default=None, gt=0,
+        description="`intermediate_size` (MLP width; MoE: per expert); default 4 x hiddenSize",
+    )
+    experts_per_token: int = Field(
+        default=1, ge=1, le=64, description="MoE: `num_experts_per_tok`; 1 for dense models"
+    )
+    quantization: Quantization = Field(
+        default="none",
+        description="the checkpoint's own format (`quantization_config.quant_method`): `none` "
+        "for 16-bit weights, else `awq`, `gptq` or `fp8`",
+    )
 
     def to_shape(self) -> ModelShape:
         return ModelShape(
@@ -126,6 +148,8 @@ class ShapeConfig(_Strict):
             dtype=self.dtype,
             max_position_embeddings=self.max_position_embeddings,
             tied_embeddings=self.tied_embeddings,
+            intermediate_size=self.intermediate_size or 4 * self.hidden_size,
+            experts_per_token=self.experts_per_token,
         )
 
 
@@ -140,8 +164,10 @@ class ModelConfig(_Strict):
     max_total_tokens: int = Field(
         default=4096, gt=0, description="prompt + output per sequence; sizes the KV cache"
     )
-    gpus_per_replica: Literal[1, 2, 4, 8] = Field(
-        default=1, description="tensor-parallel GPUs per replica"
+    gpus_per_replica: Literal[1, 2, 4, 8] | None = Field(
+        default=None,
+        description="tensor-parallel GPUs per replica; omitted: the cheapest degree that fits",
+        json_schema_extra={"defaultText": "chosen"},
     )
     instance_type: str | None = Field(
         default=None, description="EC2 name (g5.2xlarge); omitted: the cheapest that fits"
@@ -431,7 +457,13 @@ class Network:
 
 @dataclass(frozen=True)
 class Model:
-    """One configured model with the sizing decision that validation already made."""
+    """One configured model with the sizing decision that validation already made.
+
+    ``gpus_per_replica`` is the resolved tensor-parallel degree: ``spec.gpus_per_replica`` when
+    set, else the one sizing chose. Everything downstream (platforms, tags, the policy pack)
+    reads this field, never the spec's. ``memory.engine`` holds the engine settings the fit
+    assumed; the platforms pass exactly those.
+    """
 
     spec: ModelConfig
     shape: ModelShape
@@ -439,10 +471,26 @@ class Model:
     instance: GpuInstance
     memory: MemoryEstimate
     cost: CostEstimate
+    gpus_per_replica: int
+    #: The weight format the checkpoint holds (`none`: 16-bit), from the catalog or `shape`.
+    checkpoint_quantization: Quantization = "none"
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def engine_quantization(self) -> str | None:
+        """The engine's quantization flag: only for on-the-fly FP8 of 16-bit weights; a
+        pre-quantized checkpoint is detected from its own `quantization_config`."""
+        if self.spec.quantization == "fp8" and self.checkpoint_quantization == "none":
+            return "fp8"
+        return None
+
+    @property
+    def gpus_chosen(self) -> bool:
+        """True when sizing chose the GPU count (``gpusPerReplica`` omitted)."""
+        return self.spec.gpus_per_replica is None
 
 
 @dataclass(frozen=True)
@@ -493,7 +541,9 @@ def config_reference() -> list[tuple[str, str, str, str]]:
     def walk(model: type[BaseModel], prefix: str) -> None:
         for name, info in model.model_fields.items():
             key = f"{prefix}{info.alias or name}"
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             default = ("required" if info.is_required()
+                       else str(extra["defaultText"]) if "defaultText" in extra
                        else _default_text(info.get_default(call_default_factory=True)))
             rows.append((key, _type_name(info.annotation), default, info.description or ""))
             nested = [a for a in (info.annotation, *get_args(info.annotation))
@@ -772,6 +822,14 @@ def _weights_key_problems(i: int, spec: ModelConfig, region: str | None) -> list
     return problems
 
 
+def engine_profile(platform: str | None, engine: Engine) -> EngineProfile:
+    """The memory accounting of the engine that will serve: TGI; on SageMaker the vLLM inside
+    the pinned LMI image (0.8.4, components/facts/images.py); vLLM 0.12.0 on EKS and ECS."""
+    if engine == "tgi":
+        return TGI
+    return LMI_VLLM_0_8_4 if platform == "sagemaker" else VLLM_0_12
+
+
 def _model(i: int, spec: ModelConfig, platform: Platform | None) -> tuple[Model | None, list[str]]:
     """Check one model and size it; `platform` is None when the platform key itself is bad."""
     pricing = PLATFORM_PRICING.get(platform or "", "ec2")
@@ -795,6 +853,14 @@ def _model(i: int, spec: ModelConfig, platform: Platform | None) -> tuple[Model 
     if spec.capacity == "spot" and platform == "sagemaker":
         problems.append(f"{p}.capacity: SageMaker real-time endpoints have no Spot capacity; "
                         "use 'on-demand' or the eks/ecs platform")
+    if is_vision_language(spec.model_id):
+        # vLLM profiles the vision encoder with a full image batch on every tensor-parallel rank
+        # (components/facts/models.py); sizing the text tower alone would under-size it.
+        problems.append(f"{p}.modelId: {spec.model_id} is a vision-language model; vLLM "
+                        "profiles its vision encoder unsplit on every GPU (15.7 GiB of "
+                        "activations for InternVL3-78B) and llm-hosting sizes text models "
+                        "only; serve a text-only model")
+        return None, problems
 
     catalog_shape = get_model_shape(spec.model_id)
     if spec.shape is not None:
@@ -806,47 +872,88 @@ def _model(i: int, spec: ModelConfig, platform: Platform | None) -> tuple[Model 
                         f"'{p}.shape' (parameters, layers, hiddenSize, attentionHeads, kvHeads, "
                         "headDim, vocabSize, maxPositionEmbeddings) from its config.json")
         return None, problems
+    problems += _checkpoint_problems(p, spec)
     if spec.max_total_tokens > shape.max_position_embeddings:
         problems.append(f"{p}.maxTotalTokens: {spec.max_total_tokens} exceeds the model's context "
                         f"length ({shape.max_position_embeddings})")
-    if shape.attention_heads % spec.gpus_per_replica:
-        problems.append(f"{p}.gpusPerReplica: {spec.gpus_per_replica} does not divide the model's "
-                        f"{shape.attention_heads} attention heads; tensor parallelism needs it to")
+    if spec.gpus_per_replica is not None:
+        tp_problem = tensor_parallel_problem(shape, spec.gpus_per_replica)
+        if tp_problem:
+            problems.append(f"{p}.gpusPerReplica: {tp_problem}; tensor parallelism needs it to")
     if problems:
         return None, problems  # sizing a model whose basic fields are wrong only adds noise
 
     request = SizingRequest(
         shape=shape,
         quantization=spec.quantization,
-        gpus_per_replica=spec.gpus_per_replica,
+        gpus_per_replica=spec.gpus_per_replica or 1,
         max_input_tokens=spec.max_input_tokens,
         max_total_tokens=spec.max_total_tokens,
         concurrency_target=spec.concurrency_target,
+        engine=engine_profile(platform, spec.engine),
     )
-    instance = _instance(p, spec, request, pricing, problems)
-    if instance is None or problems:
+    placed = _placement(p, spec, request, pricing, problems)
+    if placed is None or problems:
         return None, problems
+    request, instance = placed
     memory = estimate_memory(request, instance)
     cost = estimate_cost(request, instance, pricing, spec.min_replicas, spec.replicas_max)
+    held = (spec.shape.quantization if spec.shape is not None
+            else checkpoint_quantization(spec.model_id)) or "none"
     model = Model(spec=spec, shape=shape, request=request, instance=instance, memory=memory,
-                  cost=cost)
+                  cost=cost, gpus_per_replica=request.gpus_per_replica,
+                  checkpoint_quantization=held)
     return model, problems
 
 
-def _instance(
+def _checkpoint_problems(p: str, spec: ModelConfig) -> list[str]:
+    """`quantization` must match the checkpoint: vLLM refuses `--quantization awq`/`gptq` on
+    16-bit weights (the checkpoint's `quantization_config` must name the method), and a
+    pre-quantized checkpoint is loaded in its own format whatever is asked. `fp8` on 16-bit
+    weights is vLLM's dynamic FP8 and stays allowed."""
+    held = (spec.shape.quantization if spec.shape is not None
+            else checkpoint_quantization(spec.model_id))
+    want = spec.quantization
+    if held is None or held == want or (want == "fp8" and held == "none"):
+        return []
+    path = f"{p}.quantization"
+    if held == "none":
+        variants = quantized_variants(spec.model_id, want)
+        fix = (f"set modelId to {' or '.join(variants)}" if variants else
+               f"set modelId to a pre-quantized {want.upper()} checkpoint (a repository the "
+               f"catalog does not know also needs `shape` with `quantization: {want}`)")
+        return [f"{path}: {want!r} needs a checkpoint quantized with {want.upper()}, but "
+                f"{spec.model_id} holds 16-bit weights and vLLM refuses `--quantization {want}` "
+                f"on them; {fix}, or use quantization 'fp8' (dynamic FP8 of these weights) or "
+                "'none'"]
+    return [f"{path}: {spec.model_id} is a pre-quantized {held.upper()} checkpoint and is "
+            f"loaded as {held} whatever is asked; set quantization to {held!r}"]
+
+
+def _placement(
     p: str, spec: ModelConfig, request: SizingRequest, pricing: Pricing, problems: list[str]
-) -> GpuInstance | None:
+) -> tuple[SizingRequest, GpuInstance] | None:
+    """The instance and the tensor-parallel degree: both given, one given, or both chosen
+    (cheapest instance over every degree vLLM can shard the model over; ties: fewer GPUs)."""
     path = f"{p}.instanceType"
-    cheapest = choose_instance(request, pricing)
-    hint = (f"the cheapest that fits is {cheapest.name}" if cheapest else
-            "no catalog instance fits; raise gpusPerReplica, quantize, or lower maxTotalTokens "
-            "/ concurrencyTarget")
+    tp = spec.gpus_per_replica
+    degrees = (tp,) if tp is not None else TP_DEGREES
     if spec.instance_type is None:
-        if cheapest is None:
-            problems.append(f"{path}: {spec.name} fits no GPU instance with {spec.gpus_per_replica}"
-                            f" GPU(s) per replica; {hint}")
-        return cheapest
+        placement = choose_placement(request, pricing, degrees)
+        if placement is None:
+            at = (f"with {tp} GPU(s) per replica" if tp is not None
+                  else "at any tensor-parallel degree (1, 2, 4, 8)")
+            problems.append(f"{path}: {spec.name} fits no GPU instance {at}; "
+                            f"{describe_nothing_fits(request, pricing, degrees if tp else None)}; "
+                            "quantize, or lower maxTotalTokens / concurrencyTarget")
+            return None
+        return request.with_tp(placement.gpus_per_replica), placement.instance
     name = spec.instance_type
+    cheapest = choose_placement(request, pricing, degrees)
+    hint = (f"the cheapest that fits is {cheapest.instance.name}"
+            + (f" with gpusPerReplica {cheapest.gpus_per_replica}" if tp is None else "")
+            if cheapest else "no catalog instance fits; raise gpusPerReplica, quantize, or "
+            "lower maxTotalTokens / concurrencyTarget")
     if name.startswith("ml."):
         problems.append(f"{path}: give the EC2 name ({name[3:]}); the sagemaker platform adds "
                         "'ml.' itself")
@@ -860,19 +967,28 @@ def _instance(
     if pricing == "sagemaker" and not instance.offered_on_sagemaker:
         problems.append(f"{path}: SageMaker does not offer ml.{name}; {hint}")
         return None
-    if instance.gpu_count < spec.gpus_per_replica:
+    if tp is not None and instance.gpu_count < tp:
         problems.append(f"{path}: {name} has {instance.gpu_count} GPU(s) but gpusPerReplica is "
-                        f"{spec.gpus_per_replica}; {hint}")
+                        f"{tp}; {hint}")
         return None
-    memory = estimate_memory(request, instance)
-    if not memory.fits:
-        problems.append(
-            f"{path}: {spec.name} ({spec.model_id}, quantization {spec.quantization}) needs "
-            f"{memory.required_gib_per_gpu:.1f} GiB per GPU but {name} offers "
-            f"{memory.available_gib_per_gpu:.1f} GiB usable per GPU; {hint}"
-        )
+    tried = [d for d in degrees if d <= instance.gpu_count
+             and tensor_parallel_problem(request.shape, d) is None]
+    estimates = [(d, estimate_memory(request.with_tp(d), instance)) for d in tried]
+    fitting = [d for d, m in estimates if m.fits]
+    if fitting:
+        return request.with_tp(fitting[0]), instance
+    what = f"{spec.name} ({spec.model_id}, quantization {spec.quantization})"
+    if len(estimates) == 1:
+        memory = estimates[0][1]
+        problems.append(f"{path}: {what} needs {memory.required_gib_per_gpu:.1f} GiB per GPU but "
+                        f"{name} offers {memory.available_gib_per_gpu:.1f} GiB usable per GPU; "
+                        f"{hint}")
         return None
-    return instance
+    needs = "; ".join(f"at {d} GPU(s) it needs {m.required_gib_per_gpu:.1f} GiB per GPU, "
+                      f"{name} offers {m.available_gib_per_gpu:.1f} usable"
+                      for d, m in estimates) or f"{name} cannot host any valid degree"
+    problems.append(f"{path}: {what} does not fit {name}: {needs}; {hint}")
+    return None
 
 
 def load(platform_checks: Mapping[str, Callable[[StackConfig], list[str]]]) -> StackConfig:

@@ -20,7 +20,7 @@ def model_summary(model: Model, platform: str) -> dict[str, Any]:
         "name": model.name,
         "modelId": model.spec.model_id,
         "instanceType": instance_name(model, platform),
-        "gpusPerReplica": model.spec.gpus_per_replica,
+        "gpusPerReplica": model.gpus_per_replica,
         "memoryRequiredGiB": round(memory.required_gib_per_gpu, 2),
         "memoryAvailableGiB": round(memory.available_gib_per_gpu, 2),
         "fits": memory.fits,

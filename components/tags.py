@@ -26,6 +26,7 @@ SHAPE_TAG_FIELDS: Mapping[str, str] = {
     "p": "parameters_b", "a": "active_parameters_b", "l": "layers", "h": "hidden_size",
     "ah": "attention_heads", "kv": "kv_heads", "hd": "head_dim", "v": "vocab_size",
     "ctx": "max_position_embeddings", "tied": "tied_embeddings", "dtype": "dtype",
+    "i": "intermediate_size", "k": "experts_per_token",
 }
 """Short key in the `llm-hosting/shape` value -> `ModelShape` field; the pack parses with it."""
 
@@ -116,7 +117,8 @@ def serving_descriptor(model: Model, platform: str) -> dict[str, str]:
         f"{p}model-id": spec.model_id,
         f"{p}instance-type": model.instance.name,
         f"{p}quantization": spec.quantization,
-        f"{p}gpus-per-replica": str(spec.gpus_per_replica),
+        f"{p}engine": spec.engine,
+        f"{p}gpus-per-replica": str(model.gpus_per_replica),
         f"{p}max-input-tokens": str(spec.max_input_tokens),
         f"{p}max-total-tokens": str(spec.max_total_tokens),
         f"{p}concurrency-target": str(spec.concurrency_target),

@@ -28,16 +28,13 @@ from components.facts.images import (
     ENGINE_IMAGES,
     EngineImage,
 )
-from components.sizing import DEFAULT_GPU_MEMORY_UTILIZATION
+from components.sizing import EngineSettings, estimate_memory
 
 ENGINE = "engine"
 WEIGHTS = "weights"
 METRICS = "metrics"
 MODELS_VOLUME = "models"
 MODELS_PATH = "/models"
-ENGINE_MAX_CONCURRENCY = 256
-"""Engine admission cap (vLLM's default `max_num_seqs`); autoscaling keeps the *average* in-flight
-count near `concurrencyTarget`, far below it."""
 
 TGI_PROMETHEUS_PORT_FLAG = "--prometheus-port"
 TGI_MASTER_PORT_FLAG = "--master-port"
@@ -177,6 +174,8 @@ class EngineSpec:
     log_prefix_weights: str = WEIGHTS
     port: int | None = None  # None: the image's default port
     extra_args: tuple[str, ...] = ()
+    #: Engine settings the memory model profiled for the host type; None: the model's own.
+    settings: EngineSettings | None = None
 
 
 def _engine_containers(
@@ -208,15 +207,20 @@ def _engine_containers(
     ]
     if spec.weights_uri is not None:
         environment.append({"name": "HF_HUB_OFFLINE", "value": "1"})  # never call the Hub
+    # Exactly the settings the memory model profiled (components/sizing.py), so what the
+    # engine measures at start-up is what the plan promised; autoscaling keeps the *average*
+    # in-flight count near `concurrencyTarget`, below `--max-num-seqs`.
+    settings = e.settings or model.memory.engine
     command = image.serve_args(
         model=engine_model_ref(model),
         served_model_name=spec.model_id,
-        tensor_parallel=spec.gpus_per_replica,
+        tensor_parallel=model.gpus_per_replica,
         max_input_tokens=spec.max_input_tokens,
-        max_total_tokens=spec.max_total_tokens,
-        max_concurrency=ENGINE_MAX_CONCURRENCY,
-        quantization=spec.quantization,
-        gpu_memory_fraction=DEFAULT_GPU_MEMORY_UTILIZATION,
+        max_total_tokens=settings.max_model_len,
+        max_concurrency=settings.max_num_seqs,
+        quantization=model.engine_quantization,
+        gpu_memory_fraction=settings.gpu_memory_utilization,
+        max_batched_tokens=settings.max_num_batched_tokens,
     )
     if port != image.port:  # serve_args writes the image's default port after its flag
         at = command.index(image.flags.port)
@@ -229,7 +233,7 @@ def _engine_containers(
         "command": command + list(e.extra_args),
         "portMappings": [{"containerPort": port, "protocol": "tcp", "name": e.engine_name
                           if e.engine_name != ENGINE else "http"}],
-        "resourceRequirements": [{"type": "GPU", "value": str(spec.gpus_per_replica)}],
+        "resourceRequirements": [{"type": "GPU", "value": str(model.gpus_per_replica)}],
         "memoryReservation": shape.engine_memory_mib,
         "environment": environment,
         "linuxParameters": {
@@ -289,6 +293,7 @@ def shared_container_definitions(
                 weights_name=f"{WEIGHTS}-{model.name}",
                 log_prefix_engine=model.name, log_prefix_weights=model.name,
                 port=member.port, extra_args=extra,
+                settings=estimate_memory(model.request, host.instance).engine,
             ),
             region=region, log_group=log_group,
             hf_token_secret_arn=hf_token_secret_arn if model.spec.weights_uri is None else None,

@@ -69,7 +69,7 @@ def download_gib(model: Model) -> float:
 
 
 def task_shape(model: Model, root_volume_gib: int | None = None) -> TaskShape:
-    inst, gpus = model.instance, model.spec.gpus_per_replica
+    inst, gpus = model.instance, model.gpus_per_replica
     per_instance = inst.gpu_count // gpus
     cpu = inst.vcpus * 1024 // per_instance
     usable = int(inst.memory_mib * REGISTERED_MEMORY_FRACTION) - HOST_RESERVED_MEMORY_MIB
@@ -115,7 +115,8 @@ def spot_instance_types(model: Model) -> list[str]:
         return (inst.gpu_count == chosen.gpu_count and inst.vcpus >= chosen.vcpus
                 and inst.memory_mib >= chosen.memory_mib
                 and inst.ec2_usd_per_hour <= SPOT_PRICE_CEILING * chosen.ec2_usd_per_hour
-                and estimate_memory(request, inst).fits)
+                # the task's engine arguments are the sized type's: they must hold here too
+                and estimate_memory(request, inst, model.memory.engine).fits)
 
     others = sorted((i for i in GPU_INSTANCES.values() if i.name != chosen.name and fits(i)),
                     key=lambda i: i.ec2_usd_per_hour)

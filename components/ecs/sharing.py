@@ -75,7 +75,7 @@ class SharedHost:
 
     @property
     def gpus(self) -> int:
-        return sum(m.model.spec.gpus_per_replica for m in self.members)
+        return sum(m.model.gpus_per_replica for m in self.members)
 
     @property
     def capacity(self) -> str:
@@ -92,7 +92,7 @@ class SharedHost:
 
 def fits_group(models: Sequence[Model], inst: GpuInstance) -> bool:
     """Every model fits its own GPUs of `inst`, and together they fit its GPU count."""
-    need = sum(m.spec.gpus_per_replica for m in models)
+    need = sum(m.gpus_per_replica for m in models)
     return inst.gpu_count >= need and all(estimate_memory(m.request, inst).fits for m in models)
 
 
@@ -112,7 +112,7 @@ def shared_task_shape(
     Same arithmetic as `placement.task_shape` (92% of nominal memory minus ECS_RESERVED_MEMORY,
     divided by tasks per instance), then each engine gets its GPU share of the task minus its
     weights init container; the one collector comes off the top."""
-    gpus = sum(m.spec.gpus_per_replica for m in models)
+    gpus = sum(m.gpus_per_replica for m in models)
     per_instance = inst.gpu_count // gpus
     cpu = inst.vcpus * 1024 // per_instance
     usable = int(inst.memory_mib * REGISTERED_MEMORY_FRACTION) - HOST_RESERVED_MEMORY_MIB
@@ -120,7 +120,7 @@ def shared_task_shape(
     engines_memory = memory - COLLECTOR_RESERVE_MIB
     members: list[TaskShape] = []
     for m in models:
-        g = m.spec.gpus_per_replica
+        g = m.gpus_per_replica
         engine_memory = engines_memory * g // gpus - WEIGHTS_RESERVE_MIB
         gib = download_gib(m)
         members.append(TaskShape(
@@ -210,8 +210,8 @@ def _group(
     differ("minReplicas", lambda m: m.spec.min_replicas)
     differ("maxReplicas", lambda m: m.spec.replicas_max)
 
-    gpus = sum(m.spec.gpus_per_replica for m in models)
-    split = ", ".join(f"{m.name}: {m.spec.gpus_per_replica}" for m in models)
+    gpus = sum(m.gpus_per_replica for m in models)
+    split = ", ".join(f"{m.name}: {m.gpus_per_replica}" for m in models)
     largest = max(i.gpu_count for i in GPU_INSTANCES.values())
     instance: GpuInstance | None = None
     if gpus > largest:

@@ -112,8 +112,8 @@ def gpu_candidates(model: Model, price_ratio: float) -> tuple[GpuInstance, ...]:
     found = [
         inst for inst in GPU_INSTANCES.values()
         if tp <= inst.gpu_count <= max_gpus
-        and request.shape.attention_heads % tp == 0
-        and estimate_memory(request, inst).fits
+        # the pod's vLLM arguments are the sized instance's: they must hold on every type
+        and estimate_memory(request, inst, model.memory.engine).fits
         and _price_per_replica(inst, tp) <= ceiling + 1e-9
     ]
     return tuple(sorted(found, key=lambda i: (_price_per_replica(i, tp), i.name)))
@@ -128,12 +128,14 @@ def gpu_requirements(model: Model, price_ratio: float) -> GpuRequirements:
     candidates = gpu_candidates(model, price_ratio)
     families = tuple(dict.fromkeys(i.family for i in candidates))
     # Per-GPU memory a replica needs, before vLLM's utilization cap (sizing works on the capped
-    # budget): the floor any launched GPU must meet.
-    needed = model.memory.required_gib_per_gpu * 1024 / model.request.gpu_memory_utilization
+    # budget): the floor any launched GPU must meet. Sizing counts driver-visible memory, which
+    # is below the EC2 figure Karpenter labels, so this floor never excludes a GPU that fits.
+    needed = (model.memory.required_gib_per_gpu * 1024
+              / model.memory.engine.gpu_memory_utilization)
     return GpuRequirements(
         families=families,
         categories=tuple(sorted({_category(f) for f in families})),
-        min_gpus=model.spec.gpus_per_replica,
+        min_gpus=model.gpus_per_replica,
         max_gpus=max(i.gpu_count for i in candidates),
         min_gpu_memory_mib=math.ceil(needed),
         candidates=tuple(i.name for i in candidates),
@@ -146,7 +148,7 @@ def gpu_limit(model: Model, cfg: EksConfig) -> int:
     managed floor during a spot reclaim or a node-group AMI update."""
     if cfg.max_gpus_per_model is not None:
         return cfg.max_gpus_per_model
-    return (model.spec.replicas_max + 1) * model.spec.gpus_per_replica
+    return (model.spec.replicas_max + 1) * model.gpus_per_replica
 
 
 def cpu_limit(model: Model, cfg: EksConfig, req: GpuRequirements) -> int:

@@ -41,7 +41,7 @@ from components.eks.labels import GPU_RESOURCE, GPU_TOLERATION
 from components.eks.roles import pod_identity_role
 from components.facts.gpus import GpuInstance
 from components.facts.images import VLLM, EngineImage
-from components.sizing import DEFAULT_GPU_MEMORY_UTILIZATION, GIB, weight_bytes
+from components.sizing import GIB, weight_bytes
 from components.tags import Naming, serving_descriptor
 from components.weights_kms import weights_decrypt_statements
 
@@ -124,28 +124,31 @@ def served_model_name(model: Model) -> str:
 
 
 def max_num_seqs(model: Model) -> int:
-    """Batch cap: the full-length sequences the sizing says fit, never below the target."""
-    return max(model.spec.concurrency_target, model.memory.max_concurrent_sequences)
+    """Batch cap: the `--max-num-seqs` sizing assumed (the full-length sequences the KV cache
+    holds once the sampler warm-up for them is paid, never below the target)."""
+    return model.memory.engine.max_num_seqs
 
 
 def vllm_args(model: Model, engine: EngineImage = VLLM) -> list[str]:
     """`vllm serve` arguments from the config and the sizing decision.
 
-    `--tensor-parallel-size` is `gpusPerReplica`, `--max-model-len` is `maxTotalTokens` (the same
-    numbers the memory model sized the KV cache with), `--gpu-memory-utilization` the fraction the
-    sizing budget assumed. With `weightsUri` the model path is the S3 URI and the Run:ai
-    streamer loads it.
+    `--tensor-parallel-size` is the resolved GPU count; `--max-model-len`,
+    `--max-num-batched-tokens`, `--max-num-seqs` and `--gpu-memory-utilization` are exactly the
+    engine settings the memory model profiled (`model.memory.engine`, components/sizing.py), so
+    what vLLM measures at start-up is what the plan promised. With `weightsUri` the model path is
+    the S3 URI and the Run:ai streamer loads it.
     """
-    spec = model.spec
+    spec, settings = model.spec, model.memory.engine
     args = engine.serve_args(
         model=spec.weights_uri.rstrip("/") if spec.weights_uri else spec.model_id,
         served_model_name=served_model_name(model),
-        tensor_parallel=spec.gpus_per_replica,
+        tensor_parallel=model.gpus_per_replica,
         max_input_tokens=spec.max_input_tokens,
-        max_total_tokens=spec.max_total_tokens,
-        max_concurrency=max_num_seqs(model),
-        quantization=spec.quantization,
-        gpu_memory_fraction=DEFAULT_GPU_MEMORY_UTILIZATION,
+        max_total_tokens=settings.max_model_len,
+        max_concurrency=settings.max_num_seqs,
+        quantization=model.engine_quantization,
+        gpu_memory_fraction=settings.gpu_memory_utilization,
+        max_batched_tokens=settings.max_num_batched_tokens,
     )
     if spec.weights_uri:
         args += ["--load-format", "runai_streamer"]
@@ -165,7 +168,7 @@ def shm_size_gib(model: Model) -> int:
     """/dev/shm for NCCL between tensor-parallel workers and vLLM's multiprocessing: the
     container runtime default (64 MiB) is far too small. https://docs.vllm.ai/en/latest/
     deployment/k8s.html"""
-    return 2 if model.spec.gpus_per_replica == 1 else 4 * model.spec.gpus_per_replica
+    return 2 if model.gpus_per_replica == 1 else 4 * model.gpus_per_replica
 
 
 def pod_resources(model: Model, hosts: Sequence[GpuInstance] = ()) -> dict[str, dict[str, str]]:
@@ -177,7 +180,7 @@ def pod_resources(model: Model, hosts: Sequence[GpuInstance] = ()) -> dict[str, 
     (throttling the tokenizer/scheduler thread stalls every stream). The memory-backed /dev/shm
     counts against the memory limit, so it is included.
     """
-    tp = model.spec.gpus_per_replica
+    tp = model.gpus_per_replica
     hosts = tuple(hosts) or (model.instance,)
     cpu = max(1, min(math.floor(h.vcpus * tp / h.gpu_count) for h in hosts) - SYSTEM_CPU_RESERVE)
     memory_gib = max(4, min(math.floor(h.memory_mib / 1024 * tp / h.gpu_count * HOST_MEMORY_SHARE)

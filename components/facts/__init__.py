@@ -17,10 +17,16 @@ from components.facts.gpus import (
 from components.facts.models import (
     GATED_ORGS,
     MODEL_SHAPES,
+    QUANTIZED_CHECKPOINTS,
+    CheckpointQuantization,
     Dtype,
     ModelShape,
+    QuantizedCheckpoint,
+    checkpoint_quantization,
     get_model_shape,
     is_gated,
+    is_vision_language,
+    quantized_variants,
 )
 
 __all__ = [
@@ -30,12 +36,18 @@ __all__ = [
     "GPU_MODELS",
     "MODEL_SHAPES",
     "PRICES_AS_OF",
+    "QUANTIZED_CHECKPOINTS",
+    "CheckpointQuantization",
     "Dtype",
     "GpuInstance",
     "GpuModel",
     "ModelShape",
+    "QuantizedCheckpoint",
+    "checkpoint_quantization",
     "get_gpu_instance",
     "get_model_shape",
     "is_gated",
+    "is_vision_language",
     "price_per_hour",
+    "quantized_variants",
 ]

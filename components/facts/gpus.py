@@ -41,7 +41,13 @@ _ML_PREFIX = "ml."
 
 @dataclass(frozen=True)
 class GpuModel:
-    """One GPU model and the one performance figure the sizing roofline needs.
+    """One GPU model: the memory the serving engine can see and the roofline's bandwidth.
+
+    ``visible_memory_gib`` is what ``torch.cuda.mem_get_info()`` reports as the device total
+    (GiB, 2^30 bytes) under the data-centre driver: the number vLLM multiplies by
+    ``--gpu-memory-utilization``. It is below both the marketing figure and EC2's
+    ``SizeInMiB`` (ECC and the driver's reservation come off first), so sizing uses it and
+    never ``GpuInstance.gpu_memory_mib``. Each value carries the published log it was read from.
 
     ``memory_bandwidth_gbps`` is the vendor's published peak memory bandwidth (GB/s, 10^9 bytes)
     per GPU. Decode is memory-bound, so this caps tokens/s; it is a peak, never a measurement.
@@ -49,6 +55,7 @@ class GpuModel:
 
     name: str
     memory_bandwidth_gbps: float
+    visible_memory_gib: float
 
 
 # Peak memory bandwidth per GPU, from each GPU's NVIDIA product page / datasheet:
@@ -61,14 +68,33 @@ class GpuModel:
 #                          https://www.nvidia.com/en-us/data-center/a100/
 # H100  3.35 TB/s (SXM, HBM3)   https://www.nvidia.com/en-us/data-center/h100/
 # H200  4.8 TB/s (SXM, HBM3e)   https://www.nvidia.com/en-us/data-center/h200/
-T4 = GpuModel("T4", 320.0)
-A10G = GpuModel("A10G", 600.0)
-L4 = GpuModel("L4", 300.0)
-L40S = GpuModel("L40S", 864.0)
-A100_40GB = GpuModel("A100-40GB", 1555.0)
-A100_80GB = GpuModel("A100-80GB", 2039.0)
-H100 = GpuModel("H100", 3350.0)
-H200 = GpuModel("H200", 4800.0)
+#
+# Visible memory per GPU (torch.cuda.mem_get_info total, as vLLM logs it):
+# T4        14.58 GiB  PyTorch's "GPU 0 has a total capacity of 14.58 GiB" on T4 (e.g. the vLLM
+#                      T4 start-up OOM reports collected in public troubleshooting notes).
+# A10G      22.06 GiB  "total capacity of 22.06 GiB" on g5.2xlarge in a public Ray campaign report;
+#                      the 24 GB A10 logs vLLM's `total_gpu_memory (22.07GiB)` (oracle-samples/
+#                      oci-data-science-ai-samples ai-quick-actions/troubleshooting-tips.md).
+# L4        22.03 GiB  "NVIDIA L4 (22.03 GiB visible to PyTorch)" (public notebook log); issue 12
+#                      measured 22.04-22.07 on 24 GB parts, so the lower figure is conservative.
+# L40S      44.39 GiB  vLLM `total_gpu_memory (44.39GiB)` on g6e.48xlarge (gnosia93/vlm-
+#                      distillation, tests/reference/vllm_memory_logs.csv row V1).
+# A100-40GB 39.39 GiB  vLLM `total_gpu_memory (39.39GiB)` on p4d (LMI container log, public).
+# A100-80GB 79.15 GiB  PyTorch "total capacity of 79.15 GiB" on A100-SXM4-80GB (many public
+#                      OOM reports).
+# H100      79.19 GiB  vLLM 0.19 `total_memory=79.19GiB` on p5.48xlarge (llm-d-incubation/
+#                      llm-d-planner accuracy/results/v0.19.0/logs, every H100 run).
+# H200     139.57 GiB  not read from a log: EC2's 144,384 MiB less the same share the H100
+#                      loses (79.19 of 80 GiB). Marked derived; refresh it from
+#                      a p5en start-up log when one is published.
+T4 = GpuModel("T4", 320.0, 14.58)
+A10G = GpuModel("A10G", 600.0, 22.06)
+L4 = GpuModel("L4", 300.0, 22.03)
+L40S = GpuModel("L40S", 864.0, 44.39)
+A100_40GB = GpuModel("A100-40GB", 1555.0, 39.39)
+A100_80GB = GpuModel("A100-80GB", 2039.0, 79.15)
+H100 = GpuModel("H100", 3350.0, 79.19)
+H200 = GpuModel("H200", 4800.0, 139.57)
 
 GPU_MODELS: Mapping[str, GpuModel] = MappingProxyType(
     {g.name: g for g in (T4, A10G, L4, L40S, A100_40GB, A100_80GB, H100, H200)}
@@ -100,8 +126,13 @@ class GpuInstance:
 
     @property
     def gpu_memory_gib(self) -> float:
-        """Per-GPU memory in GiB (2^30 bytes), the unit the sizing model works in."""
+        """Per-GPU memory as EC2 reports it, in GiB (2^30 bytes); what Karpenter labels."""
         return self.gpu_memory_mib / 1024
+
+    @property
+    def visible_memory_gib(self) -> float:
+        """Per-GPU memory the serving engine sees (the GPU model's driver-visible total)."""
+        return self.gpu.visible_memory_gib
 
     @property
     def sagemaker_name(self) -> str | None:

@@ -33,6 +33,7 @@ class EngineFlags:
     max_total_tokens: str
     max_concurrency: str
     gpu_memory_fraction: str
+    max_batched_tokens: str
     quantization: str
 
 
@@ -71,10 +72,15 @@ class EngineImage:
         max_input_tokens: int,
         max_total_tokens: int,
         max_concurrency: int,
-        quantization: str,
+        quantization: str | None,
         gpu_memory_fraction: float,
+        max_batched_tokens: int,
     ) -> list[str]:
-        """Arguments after the entrypoint; `quantization` is the config value (`none`, ...)."""
+        """Arguments after the entrypoint, from the settings sizing assumed
+        (`components.sizing.EngineSettings`). `quantization` is passed only for on-the-fly
+        quantization (dynamic FP8 of 16-bit weights); `None` leaves a pre-quantized checkpoint
+        to the engine, which reads its `quantization_config` (an explicit `--quantization awq`
+        would force vLLM off the faster awq_marlin kernels)."""
         f = self.flags
         args = [f.model, model] if f.model else [model]
         if f.served_model_name:
@@ -85,10 +91,11 @@ class EngineImage:
             f.max_total_tokens, str(max_total_tokens),
             f.max_concurrency, str(max_concurrency),
             f.gpu_memory_fraction, f"{gpu_memory_fraction:.2f}",
+            f.max_batched_tokens, str(max_batched_tokens),
         ]
         if f.max_input_tokens:
             args += [f.max_input_tokens, str(max_input_tokens)]
-        if quantization != "none":
+        if quantization is not None:
             args += [f.quantization, quantization]
         return args
 
@@ -117,6 +124,7 @@ VLLM = EngineImage(
         max_total_tokens="--max-model-len",
         max_concurrency="--max-num-seqs",
         gpu_memory_fraction="--gpu-memory-utilization",
+        max_batched_tokens="--max-num-batched-tokens",
         quantization="--quantization",
     ),
     source="https://hub.docker.com/r/vllm/vllm-openai/tags",
@@ -146,6 +154,7 @@ TGI = EngineImage(
         max_total_tokens="--max-total-tokens",
         max_concurrency="--max-concurrent-requests",
         gpu_memory_fraction="--cuda-memory-fraction",
+        max_batched_tokens="--max-batch-prefill-tokens",
         quantization="--quantize",
     ),
     source="https://github.com/huggingface/text-generation-inference/pkgs/container/"

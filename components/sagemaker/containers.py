@@ -6,13 +6,21 @@ Pure functions (no Pulumi). The two engines map onto the two SageMaker DLCs pinn
 Environment variables, per container's own documentation:
 
 * TGI DLC: `HF_MODEL_ID`, `SM_NUM_GPUS` (shards), `MAX_INPUT_TOKENS`, `MAX_TOTAL_TOKENS`,
-  `HF_MODEL_QUANTIZE`, `MESSAGES_API_ENABLED` (OpenAI-style `messages` bodies on /invocations)
+  `MAX_BATCH_PREFILL_TOKENS`, `MAX_CONCURRENT_REQUESTS`, `CUDA_MEMORY_FRACTION`,
+  `HF_MODEL_QUANTIZE`, `MESSAGES_API_ENABLED` (OpenAI-style `messages` bodies on /invocations);
+  every launcher flag reads the environment variable of the same name
   https://huggingface.co/docs/text-generation-inference/reference/launcher and
   https://huggingface.co/blog/sagemaker-huggingface-llm
 * LMI DLC: `HF_MODEL_ID`, `OPTION_ROLLING_BATCH=vllm`, `TENSOR_PARALLEL_DEGREE`,
-  `OPTION_MAX_MODEL_LEN`, `OPTION_MAX_ROLLING_BATCH_SIZE`, `OPTION_GPU_MEMORY_UTILIZATION`,
-  `OPTION_QUANTIZE`, `SERVING_FAIL_FAST`
+  `OPTION_MAX_MODEL_LEN`, `OPTION_MAX_ROLLING_BATCH_SIZE` (vLLM's `max_num_seqs`),
+  `OPTION_MAX_ROLLING_BATCH_PREFILL_TOKENS` (vLLM's `max_num_batched_tokens`),
+  `OPTION_ENABLE_CHUNKED_PREFILL`, `OPTION_GPU_MEMORY_UTILIZATION`, `OPTION_QUANTIZE`,
+  `SERVING_FAIL_FAST`
   https://docs.djl.ai/master/docs/serving/serving/docs/lmi/deployment_guide/configurations.html
+
+The memory options are the engine settings the sizing profiled for this model on this instance
+(`model.memory.engine`, components/sizing.py: vLLM 0.8.4's accounting for LMI, TGI's own
+approximated for TGI), so the container starts with what the plan promised.
 
 The Hugging Face token never appears here: the component adds `HF_TOKEN` as a Pulumi secret.
 """
@@ -24,7 +32,7 @@ import re
 
 from components.config import Model
 from components.facts.images import SAGEMAKER_IMAGES, SageMakerImage
-from components.sizing import DEFAULT_GPU_MEMORY_UTILIZATION, weight_bytes
+from components.sizing import weight_bytes
 
 MODEL_DIR = "/opt/ml/model"
 """Where SageMaker places uncompressed S3 model data inside the container."""
@@ -101,33 +109,41 @@ def startup_timeout_seconds(model: Model) -> int:
 
 def engine_environment(model: Model) -> dict[str, str]:
     """Container environment for one model, without any secret."""
-    spec = model.spec
+    spec, settings = model.spec, model.memory.engine
     model_id = MODEL_DIR if spec.weights_uri else spec.model_id
+    # Pre-quantized checkpoints are detected from their config.json by both engines; only
+    # on-the-fly FP8 of 16-bit weights is asked for explicitly.
+    quantize = model.engine_quantization
     if spec.engine == "tgi":
         env = {
             "HF_MODEL_ID": model_id,
-            "SM_NUM_GPUS": str(spec.gpus_per_replica),
+            "SM_NUM_GPUS": str(model.gpus_per_replica),
             "MAX_INPUT_TOKENS": str(spec.max_input_tokens),
-            "MAX_TOTAL_TOKENS": str(spec.max_total_tokens),
+            "MAX_TOTAL_TOKENS": str(settings.max_model_len),
+            "MAX_BATCH_PREFILL_TOKENS": str(settings.max_num_batched_tokens),
+            "MAX_CONCURRENT_REQUESTS": str(settings.max_num_seqs),
+            "CUDA_MEMORY_FRACTION": f"{settings.gpu_memory_utilization:.2f}",
             "MESSAGES_API_ENABLED": "true",
         }
-        if spec.quantization != "none":
-            env["HF_MODEL_QUANTIZE"] = spec.quantization
+        if quantize is not None:
+            env["HF_MODEL_QUANTIZE"] = quantize
         return env
     env = {
         "HF_MODEL_ID": model_id,
         "OPTION_ROLLING_BATCH": "vllm",
-        "TENSOR_PARALLEL_DEGREE": str(spec.gpus_per_replica),
-        "OPTION_MAX_MODEL_LEN": str(spec.max_total_tokens),
+        "TENSOR_PARALLEL_DEGREE": str(model.gpus_per_replica),
+        "OPTION_MAX_MODEL_LEN": str(settings.max_model_len),
         # The KV cache holds this many full-length sequences (sizing); admitting more only
         # preempts and recomputes.
-        "OPTION_MAX_ROLLING_BATCH_SIZE": str(
-            max(spec.concurrency_target, model.memory.max_concurrent_sequences)
-        ),
-        "OPTION_GPU_MEMORY_UTILIZATION": f"{DEFAULT_GPU_MEMORY_UTILIZATION:.2f}",
+        "OPTION_MAX_ROLLING_BATCH_SIZE": str(settings.max_num_seqs),
+        # Prefill is chunked to this many tokens, so the activation peak vLLM profiles is this,
+        # never the prompt length (vLLM 0.8.4 V0 would otherwise size it to max_model_len).
+        "OPTION_MAX_ROLLING_BATCH_PREFILL_TOKENS": str(settings.max_num_batched_tokens),
+        "OPTION_ENABLE_CHUNKED_PREFILL": "true",
+        "OPTION_GPU_MEMORY_UTILIZATION": f"{settings.gpu_memory_utilization:.2f}",
         # Exit on an engine failure so SageMaker replaces the copy instead of serving errors.
         "SERVING_FAIL_FAST": "true",
     }
-    if spec.quantization != "none":
-        env["OPTION_QUANTIZE"] = spec.quantization
+    if quantize is not None:
+        env["OPTION_QUANTIZE"] = quantize
     return env

@@ -105,7 +105,7 @@ def host_memory_need_mib(gpus: int) -> int:
 
 
 def _placement(model: Model) -> Placement:
-    instance, gpus = model.instance, model.spec.gpus_per_replica
+    instance, gpus = model.instance, model.gpus_per_replica
     usable = usable_host_mib(instance)
     share = usable * gpus // instance.gpu_count
     need = host_memory_need_mib(gpus)

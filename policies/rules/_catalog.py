@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from components.config import PLATFORM_PRICING
+from components.config import PLATFORM_PRICING, engine_profile
 from components.facts import GPU_INSTANCES, Dtype, GpuInstance, ModelShape, get_model_shape
 from components.sizing import SizingRequest, estimate_cost, estimate_memory
 from components.tags import SERVING_TAG_PREFIX, SHAPE_TAG, SHAPE_TAG_FIELDS
@@ -31,6 +31,8 @@ class Serving:
     platform: str
     instance_type: str
     quantization: str
+    #: `llm-hosting/engine` (`vllm` when absent): picks the engine's memory accounting.
+    engine: str
     gpus_per_replica: int
     max_input_tokens: int
     max_total_tokens: int
@@ -53,6 +55,7 @@ class Serving:
             max_input_tokens=self.max_input_tokens,
             max_total_tokens=self.max_total_tokens,
             concurrency_target=self.concurrency_target,
+            engine=engine_profile(self.platform, "tgi" if self.engine == "tgi" else "vllm"),
         )
 
 
@@ -87,6 +90,7 @@ def serving_from_tags(tags: Mapping[str, str]) -> Serving | str | None:
         platform=tags.get(f"{P}platform", "ec2"),
         instance_type=tags[f"{P}instance-type"],
         quantization=tags[f"{P}quantization"],
+        engine=tags.get(f"{P}engine", "vllm"),
         gpus_per_replica=numbers["gpus-per-replica"],
         max_input_tokens=numbers["max-input-tokens"],
         max_total_tokens=numbers["max-total-tokens"],
