@@ -951,7 +951,8 @@ def _placement(
     name = spec.instance_type
     cheapest = choose_placement(request, pricing, degrees)
     hint = (f"the cheapest that fits is {cheapest.instance.name}"
-            + (f" with gpusPerReplica {cheapest.gpus_per_replica}" if tp is None else "")
+            + (f" with gpusPerReplica {cheapest.gpus_per_replica}"
+               if tp is None and cheapest.gpus_per_replica > 1 else "")
             if cheapest else "no catalog instance fits; raise gpusPerReplica, quantize, or "
             "lower maxTotalTokens / concurrencyTarget")
     if name.startswith("ml."):

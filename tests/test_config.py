@@ -34,7 +34,8 @@ def test_valid_config_parses_with_environment_defaults(base_config):
     assert cfg.network.availability_zones == 2
     assert cfg.network.nat_gateways == "single"
     (m,) = cfg.models
-    assert m.spec.gpus_per_replica == 1 and m.spec.capacity == "on-demand"
+    assert m.spec.gpus_per_replica is None and m.gpus_per_replica == 1  # chosen by sizing
+    assert m.gpus_chosen and m.spec.capacity == "on-demand"
     assert m.memory.fits and m.instance.offered_on_sagemaker
     assert cfg.hf_token is None
 
@@ -158,11 +159,12 @@ def test_ml_prefix_is_rejected_with_the_fix(base_config):
 def test_model_too_big_for_instance_names_numbers_and_suggestion(base_config):
     model(base_config, modelId="meta-llama/Meta-Llama-3-70B-Instruct", instanceType="g5.12xlarge",
           gpusPerReplica=4)
-    # 70.6e9 x 2 B / 4 GPUs = 32.9 GiB of weights + 1.9 GiB overhead + 4 x 0.25 GiB KV = 35.8
-    # against 22888 MiB x 0.9 = 20.1 GiB.
+    # 70.6e9 x 2 B / 4 GPUs = 32.9 GiB of weights + 0.3 activation + 2.2 NCCL/all-reduce
+    # + 1.55 context/NCCL (inside the budget of LMI's vLLM 0.8.4) + 4 x 0.3125 GiB KV = 38.2,
+    # against 22.06 GiB visible x 0.89 (graphs must fit outside the budget) = 19.6 GiB.
     assert problems(base_config) == (
         "llm-hosting:models[0].instanceType: llama-8b (meta-llama/Meta-Llama-3-70B-Instruct, "
-        "quantization none) needs 35.8 GiB per GPU but g5.12xlarge offers 20.1 GiB usable per "
+        "quantization none) needs 38.2 GiB per GPU but g5.12xlarge offers 19.6 GiB usable per "
         "GPU; the cheapest that fits is g6e.12xlarge",
     )
 
@@ -387,3 +389,69 @@ def test_weights_kms_key_must_be_in_the_stack_region(base_config):
         "us-east-1; an SSE-KMS bucket's key is in the bucket's region and the weights bucket "
         "must be in the stack's region",
     )
+
+
+# --- sizing decisions made during validation (issue 12) ----------------------------------------
+
+
+def test_gpus_per_replica_is_chosen_when_omitted(base_config):
+    # 70B in 16-bit fits no single GPU; sizing picks the cheapest instance over every degree.
+    model(base_config, modelId="meta-llama/Llama-3.1-70B-Instruct")
+    (m,) = parse(base_config).models
+    assert m.gpus_chosen and (m.instance.name, m.gpus_per_replica) == ("g6e.12xlarge", 4)
+    assert m.request.gpus_per_replica == 4 and m.memory.fits
+
+
+def test_nothing_fits_lists_the_nearest_candidates_and_the_gpu_count_that_would(base_config):
+    model(base_config, modelId="meta-llama/Llama-3.1-70B-Instruct", gpusPerReplica=1)
+    (problem,) = problems(base_config)
+    assert problem.startswith("llm-hosting:models[0].instanceType: llama-8b fits no GPU "
+                              "instance with 1 GPU(s) per replica; nearest: p5en.48xlarge at "
+                              "1 GPU(s) needs 139.0 GiB per GPU, offers 125.6;")
+    assert "it fits with gpusPerReplica 4 on g6e.12xlarge" in problem
+
+
+def test_awq_on_16_bit_weights_is_refused_with_the_awq_repository(base_config):
+    model(base_config, modelId="Qwen/Qwen2.5-7B-Instruct", quantization="awq")
+    assert problems(base_config) == (
+        "llm-hosting:models[0].quantization: 'awq' needs a checkpoint quantized with AWQ, but "
+        "Qwen/Qwen2.5-7B-Instruct holds 16-bit weights and vLLM refuses `--quantization awq` on "
+        "them; set modelId to Qwen/Qwen2.5-7B-Instruct-AWQ, or use quantization 'fp8' (dynamic "
+        "FP8 of these weights) or 'none'",
+    )
+
+
+def test_quantization_must_match_a_pre_quantized_checkpoint(base_config):
+    model(base_config, modelId="Qwen/Qwen2.5-7B-Instruct-AWQ", quantization="none")
+    assert problems(base_config) == (
+        "llm-hosting:models[0].quantization: Qwen/Qwen2.5-7B-Instruct-AWQ is a pre-quantized AWQ "
+        "checkpoint and is loaded as awq whatever is asked; set quantization to 'awq'",
+    )
+
+
+def test_pre_quantized_and_dynamic_fp8_checkpoints_are_accepted(base_config):
+    model(base_config, modelId="Qwen/Qwen2.5-7B-Instruct-AWQ", quantization="awq")
+    (awq,) = parse(base_config).models
+    assert awq.checkpoint_quantization == "awq" and awq.engine_quantization is None
+    model(base_config, modelId="Qwen/Qwen2.5-7B-Instruct", quantization="fp8")
+    (fp8,) = parse(base_config).models
+    assert fp8.checkpoint_quantization == "none" and fp8.engine_quantization == "fp8"
+
+
+def test_custom_checkpoint_declares_its_quantization(base_config):
+    shape = {"parameters": 7.2, "layers": 32, "hiddenSize": 4096, "attentionHeads": 32,
+             "kvHeads": 8, "headDim": 128, "vocabSize": 32000, "maxPositionEmbeddings": 32768}
+    model(base_config, modelId="acme/custom-7b-awq", quantization="awq", shape=shape)
+    assert problems(base_config)[0].startswith(
+        "llm-hosting:models[0].quantization: 'awq' needs a checkpoint quantized with AWQ, but "
+        "acme/custom-7b-awq holds 16-bit weights")
+    model(base_config, shape={**shape, "quantization": "awq"})
+    (m,) = parse(base_config).models
+    assert m.checkpoint_quantization == "awq" and m.shape.intermediate_size == 4 * 4096
+
+
+def test_vision_language_models_are_refused(base_config):
+    model(base_config, modelId="Qwen/Qwen2.5-VL-7B-Instruct")
+    (problem,) = problems(base_config)
+    assert problem.startswith("llm-hosting:models[0].modelId: Qwen/Qwen2.5-VL-7B-Instruct is a "
+                              "vision-language model; vLLM profiles its vision encoder unsplit")
