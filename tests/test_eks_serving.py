@@ -27,7 +27,6 @@ from components.eks.labels import GPU_TOLERATION, gpu_node_selector
 from components.eks.load_balancer import controller_policy
 from components.facts.charts import DEFAULT_KUBERNETES_VERSION
 from components.platforms import parse_config
-from components.sizing import DEFAULT_GPU_MEMORY_UTILIZATION
 from tests.conftest import crd_schema
 
 K8S = DEFAULT_KUBERNETES_VERSION
@@ -231,15 +230,16 @@ def test_dashboard_covers_ttft_tokens_kv_cache_queue_and_gpu():
 def test_vllm_args_agree_with_sizing(models, name):
     model = models[name]
     args = _args(model)
-    assert int(args["--tensor-parallel-size"]) == model.spec.gpus_per_replica
-    assert int(args["--max-model-len"]) == model.spec.max_total_tokens
-    assert float(args["--gpu-memory-utilization"]) == DEFAULT_GPU_MEMORY_UTILIZATION
-    assert int(args["--max-num-seqs"]) >= model.spec.concurrency_target
-    assert int(args["--max-num-seqs"]) == max(model.spec.concurrency_target,
-                                              model.memory.max_concurrent_sequences)
+    assert int(args["--tensor-parallel-size"]) == model.gpus_per_replica
+    settings = model.memory.engine
+    assert int(args["--max-model-len"]) == settings.max_model_len == model.spec.max_total_tokens
+    assert float(args["--gpu-memory-utilization"]) == settings.gpu_memory_utilization
+    assert int(args["--max-num-batched-tokens"]) == settings.max_num_batched_tokens
+    assert int(args["--max-num-seqs"]) == settings.max_num_seqs
+    assert settings.max_num_seqs >= model.spec.concurrency_target
     assert args["--served-model-name"] == model.spec.model_id
     container = _deployment(model)["spec"]["template"]["spec"]["containers"][0]
-    gpus = str(model.spec.gpus_per_replica)
+    gpus = str(model.gpus_per_replica)
     assert container["resources"]["limits"]["nvidia.com/gpu"] == gpus
     assert container["resources"]["requests"]["nvidia.com/gpu"] == gpus
 
@@ -262,7 +262,7 @@ def test_pod_resources_fit_every_host_the_pool_may_launch(models):
         hosts = [i for i in GPU_INSTANCES.values() if req.admits(i)]
         res = srv.pod_resources(model, hosts)["requests"]
         for host in hosts:
-            share = model.spec.gpus_per_replica / host.gpu_count
+            share = model.gpus_per_replica / host.gpu_count
             assert int(res["cpu"]) < host.vcpus * share
             assert int(res["memory"].removesuffix("Gi")) * 1024 < host.memory_mib * share
 

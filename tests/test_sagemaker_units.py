@@ -185,19 +185,29 @@ def test_images_resolve_to_the_regions_own_dlc_account():
 
 def test_engine_environment_per_dlc():
     config = parse(models=[
-        {"name": "a", "modelId": "Qwen/Qwen2.5-7B-Instruct", "engine": "tgi",
+        {"name": "a", "modelId": "Qwen/Qwen2.5-7B-Instruct-AWQ", "engine": "tgi",
          "quantization": "awq", "gpusPerReplica": 4, "instanceType": "g5.12xlarge"},
         {"name": "b", "modelId": "meta-llama/Llama-3.1-8B-Instruct", "engine": "vllm",
          "quantization": "fp8", "weightsUri": "s3://bucket/llama"},
     ])
     tgi, lmi = (engine_environment(m) for m in config.models)
-    assert tgi == {"HF_MODEL_ID": "Qwen/Qwen2.5-7B-Instruct", "SM_NUM_GPUS": "4",
+    a, b = config.models
+    # TGI reads the AWQ format from the checkpoint; its memory options are the sized settings
+    # (prefill covers the longest prompt: TGI cannot chunk one).
+    assert tgi == {"HF_MODEL_ID": "Qwen/Qwen2.5-7B-Instruct-AWQ", "SM_NUM_GPUS": "4",
                    "MAX_INPUT_TOKENS": "3072", "MAX_TOTAL_TOKENS": "4096",
-                   "MESSAGES_API_ENABLED": "true", "HF_MODEL_QUANTIZE": "awq"}
+                   "MAX_BATCH_PREFILL_TOKENS": str(a.memory.engine.max_num_batched_tokens),
+                   "MAX_CONCURRENT_REQUESTS": str(a.memory.engine.max_num_seqs),
+                   "CUDA_MEMORY_FRACTION": f"{a.memory.engine.gpu_memory_utilization:.2f}",
+                   "MESSAGES_API_ENABLED": "true"}
+    assert a.memory.engine.max_num_batched_tokens >= 3072
     assert lmi["HF_MODEL_ID"] == "/opt/ml/model" and lmi["OPTION_ROLLING_BATCH"] == "vllm"
     assert lmi["OPTION_QUANTIZE"] == "fp8" and lmi["OPTION_MAX_MODEL_LEN"] == "4096"
-    assert not any("TOKEN" in k and k != "MAX_TOTAL_TOKENS" and k != "MAX_INPUT_TOKENS"
-                   for k in {**tgi, **lmi})
+    assert lmi["OPTION_MAX_ROLLING_BATCH_SIZE"] == str(b.memory.engine.max_num_seqs)
+    assert lmi["OPTION_MAX_ROLLING_BATCH_PREFILL_TOKENS"] == str(
+        b.memory.engine.max_num_batched_tokens)
+    assert lmi["OPTION_GPU_MEMORY_UTILIZATION"] == f"{b.memory.engine.gpu_memory_utilization:.2f}"
+    assert not any(k.startswith("HF_TOKEN") for k in {**tgi, **lmi})
 
 
 def test_startup_timeouts_grow_with_the_weights():

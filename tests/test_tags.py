@@ -56,7 +56,8 @@ def test_shape_tag_only_for_models_the_catalog_does_not_size(base_config):
     assert SHAPE_TAG not in naming.serving_tags(catalog_model, "sagemaker")
     custom = _custom_model(base_config, activeParameters=2.5, tiedEmbeddings=True)
     assert naming.serving_tags(custom, "sagemaker")[SHAPE_TAG] == (
-        "p=7.2 a=2.5 l=32 h=4096 ah=32 kv=8 hd=128 v=32000 ctx=32768 tied=1 dtype=bfloat16")
+        "p=7.2 a=2.5 l=32 h=4096 ah=32 kv=8 hd=128 v=32000 ctx=32768 tied=1 dtype=bfloat16 "
+            "i=16384 k=1")
 
 
 def _tag_value_patterns() -> dict[str, re.Pattern[str]]:

@@ -102,6 +102,7 @@ def serving_from_tags(tags: Mapping[str, str]) -> Serving | str | None:
 
 
 _FLOAT_FIELDS = frozenset({"parameters_b", "active_parameters_b"})
+_OPTIONAL_SHAPE_KEYS = frozenset({"i", "k"})
 
 
 def shape_from_tag(value: str) -> ModelShape | str:
@@ -112,11 +113,15 @@ def shape_from_tag(value: str) -> ModelShape | str:
         if not sep or key not in SHAPE_TAG_FIELDS or key in raw or "=" in text:
             return f"unexpected {part!r}"
         raw[key] = text
-    missing = [k for k in SHAPE_TAG_FIELDS if k not in raw]
+    # `i` (intermediate size) and `k` (experts per token) came later: a tag written before them
+    # sizes with the ModelShape defaults (4 x hidden, dense), as the program did then.
+    missing = [k for k in SHAPE_TAG_FIELDS if k not in raw and k not in _OPTIONAL_SHAPE_KEYS]
     if missing:
         return f"missing {', '.join(missing)}"
     fields: dict[str, Any] = {}
     for key, name in SHAPE_TAG_FIELDS.items():
+        if key not in raw:
+            continue
         text = raw[key]
         if name == "dtype":
             if text not in get_args(Dtype):

@@ -172,7 +172,7 @@ def test_fits_from_the_resource_instance_type_and_serving_tags():
                                model="llama-70b")}
     assert run("model-fits-gpu-memory", LT, seventy) == [
         "instanceType: llama-70b (meta-llama/Llama-3.1-70B-Instruct, quantization none, 1 GPU(s) "
-        "per replica, 4 x 8192 tokens) needs 144.6 GiB per GPU but g5.xlarge offers 20.1 GiB "
+        "per replica, 4 x 8192 tokens) needs 142.3 GiB per GPU but g5.xlarge offers 19.2 GiB "
         "usable per GPU"
     ]
     # No serving tags: not a serving resource, nothing to check.
@@ -186,8 +186,8 @@ def test_fits_falls_back_to_the_instance_tag_and_flags_incomplete_tags():
     tag_list = [{"key": k, "value": v} for k, v in tags.items()]
     assert run("model-fits-gpu-memory", ic, {"tags": tag_list}) == [
         "tag llm-hosting/instance-type: llama-70b (meta-llama/Llama-3.1-70B-Instruct, "
-        "quantization none, 1 GPU(s) per replica, 4 x 8192 tokens) needs 144.6 GiB per GPU but "
-        "g5.2xlarge offers 20.1 GiB usable per GPU"
+        "quantization none, 1 GPU(s) per replica, 4 x 8192 tokens) needs 142.8 GiB per GPU but "
+        "g5.2xlarge offers 19.6 GiB usable per GPU"
     ]
     partial = {"tags": {f"{P}model-id": "Qwen/Qwen2.5-7B-Instruct"}}
     assert run("model-fits-gpu-memory", ic, partial) == [
@@ -591,7 +591,7 @@ def test_custom_model_is_sized_from_its_shape_tag():
     assert run("model-fits-gpu-memory", LT,
                {"instanceType": "g6e.xlarge", "tags": {**custom, SHAPE_TAG: big}}) == [
         "instanceType: custom (acme/custom-7b, quantization none, 1 GPU(s) per replica, 4 x 8192 "
-        "tokens) needs 137.8 GiB per GPU but g6e.xlarge offers 40.2 GiB usable per GPU"
+        "tokens) needs 136.1 GiB per GPU but g6e.xlarge offers 40.0 GiB usable per GPU"
     ]
 
 
