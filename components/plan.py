@@ -117,7 +117,8 @@ def render_models(models: list[dict[str, Any]]) -> str:
               "$/h min", "$/h max", "$/month min", "$/1k tok >="]
     rows = [
         [
-            m["name"], m["instanceType"], m["gpusPerReplica"],
+            m["name"], m["instanceType"],
+            f"{m['gpusPerReplica']} (chosen)" if m.get("gpusChosen") else m["gpusPerReplica"],
             f"{m['memoryRequiredGiB']:.1f} / {m['memoryAvailableGiB']:.1f}",
             "yes" if m["fits"] else "NO", m["maxConcurrentSequences"],
             _money(m["hourlyUsdMin"]), _money(m["hourlyUsdMax"]), _money(m["monthlyUsdMin"], 0),

@@ -21,6 +21,7 @@ def model_summary(model: Model, platform: str) -> dict[str, Any]:
         "modelId": model.spec.model_id,
         "instanceType": instance_name(model, platform),
         "gpusPerReplica": model.gpus_per_replica,
+        "gpusChosen": model.gpus_chosen,
         "memoryRequiredGiB": round(memory.required_gib_per_gpu, 2),
         "memoryAvailableGiB": round(memory.available_gib_per_gpu, 2),
         "fits": memory.fits,
@@ -29,6 +30,13 @@ def model_summary(model: Model, platform: str) -> dict[str, Any]:
         "hourlyUsdMax": round(cost.hourly_usd_max, 4),
         "monthlyUsdMin": round(cost.monthly_usd_min, 2),
         "usdPer1kTokensLowerBound": round(per_1k, 6) if math.isfinite(per_1k) else None,
+        # The engine settings the fit assumed; the platforms pass exactly these.
+        "engine": {
+            "gpuMemoryUtilization": memory.engine.gpu_memory_utilization,
+            "maxNumBatchedTokens": memory.engine.max_num_batched_tokens,
+            "maxNumSeqs": memory.engine.max_num_seqs,
+            "maxModelLen": memory.engine.max_model_len,
+        },
     }
 
 

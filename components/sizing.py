@@ -44,6 +44,7 @@ terms approximate it and its own options are set from the same settings, see doc
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -520,6 +521,7 @@ def choose_max_num_seqs(request: SizingRequest, instance: GpuInstance, utilizati
     return low
 
 
+@functools.lru_cache(maxsize=16384)
 def estimate_memory(request: SizingRequest, instance: GpuInstance,
                     settings: EngineSettings | None = None) -> MemoryEstimate:
     """Per-GPU memory of one replica on ``instance``, the engine settings it assumed, and whether
@@ -532,6 +534,7 @@ def estimate_memory(request: SizingRequest, instance: GpuInstance,
 
     Raises ``ValueError`` when the replica cannot be placed at all (fewer GPUs than
     ``gpus_per_replica``, or a tensor-parallel degree vLLM cannot shard the model over).
+    Pure and called for every candidate by config, the platforms and the pack: memoized.
     """
     _check_placement(request, instance)
     room = choose_utilization(request, instance)

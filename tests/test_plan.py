@@ -16,7 +16,7 @@ from components.stackfile import stack_files
 MODEL_KEYS = {
     "name", "modelId", "instanceType", "gpusPerReplica", "memoryRequiredGiB",
     "memoryAvailableGiB", "fits", "maxConcurrentSequences", "hourlyUsdMin", "hourlyUsdMax",
-    "monthlyUsdMin", "usdPer1kTokensLowerBound",
+    "monthlyUsdMin", "usdPer1kTokensLowerBound", "gpusChosen", "engine",
 }
 
 
