@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import hashlib
 import json
 import runpy
 from collections.abc import Callable, Iterator, Mapping
@@ -167,10 +168,6 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     # ECS platform: names AWS derives from the resource (ALB DNS name, CloudWatch dimensions).
     "aws:lb/loadBalancer:LoadBalancer": lambda name, _: {
         "dnsName": f"internal-{name}-123456.us-east-1.elb.amazonaws.com",
-        "arnSuffix": f"app/{name}/0123456789abcdef",
-    },
-    "aws:lb/targetGroup:TargetGroup": lambda name, _: {
-        "arnSuffix": f"targetgroup/{name}/0123456789abcdef",
     },
     "aws:ec2/launchTemplate:LaunchTemplate": lambda name, _: {"latestVersion": 1},
     # EKS platform: pulumi_eks's remote Cluster component (see _eks_cluster_outputs).
@@ -181,7 +178,6 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "aws:amp/workspace:Workspace": lambda name, _: {
         "prometheusEndpoint":
             f"https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-{name}/",
-        "arn": f"arn:aws:aps:us-east-1:{ACCOUNT}:workspace/ws-{name}",
     },
     # SageMaker platform: names the provider generates when the program leaves them to
     # autonaming (models and endpoint configs are immutable, so they are replaced
@@ -195,6 +191,138 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
 }
 """Outputs AWS computes that the program reads back, per resource type (custom resources also
 echo their inputs). One entry per type; platforms add theirs here."""
+
+
+def _hex(name: str, n: int) -> str:
+    """A stable id fragment per resource name (AWS ids are random; tests need them stable)."""
+    return hashlib.sha256(name.encode()).hexdigest()[:n]
+
+
+def _uuid(name: str) -> str:
+    h = _hex(name, 32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _physical(name: str, inputs: Mapping[str, Any], key: str = "name") -> str:
+    """The name AWS knows the resource by: the input, or Pulumi's autoname."""
+    return str(inputs.get(key) or f"{name}-0a1b2c3")
+
+
+def _iam_path(inputs: Mapping[str, Any]) -> str:
+    return str(inputs.get("path") or "/").lstrip("/")
+
+
+def _last(arn_or_name: Any) -> str:
+    return str(arn_or_name or "").rsplit("/", 1)[-1]
+
+
+def _elb_parent(arn: Any) -> str:
+    """`app/<lb>/<id>[/<listener id>]` of an ELB ARN (what listener and rule ARNs extend)."""
+    resource = str(arn or "").split(":", 5)[-1]
+    return resource.split("/", 1)[1] if "/" in resource else f"app/unknown/{_hex(resource, 16)}"
+
+
+ArnAnswer = Callable[[str, Mapping[str, Any], str, str], dict[str, str]]
+"""(resource name, inputs, region, account) -> the ARN outputs of the resource."""
+
+ARNS: dict[str, ArnAnswer] = {
+    # Formats: AWS's Service Authorization Reference ("Resource types defined by <service>"),
+    # which tests/iam_reference.py holds every policy Resource to.
+    "aws:cloudwatch/logGroup:LogGroup": lambda n, i, r, a: {
+        "arn": f"arn:aws:logs:{r}:{a}:log-group:{_physical(n, i)}"},
+    "aws:cloudwatch/metricAlarm:MetricAlarm": lambda n, i, r, a: {
+        "arn": f"arn:aws:cloudwatch:{r}:{a}:alarm:{_physical(n, i)}"},
+    "aws:cloudwatch/dashboard:Dashboard": lambda n, i, r, a: {
+        "dashboardArn": f"arn:aws:cloudwatch::{a}:dashboard/{_physical(n, i, 'dashboardName')}"},
+    "aws:cloudwatch/eventRule:EventRule": lambda n, i, r, a: {
+        "arn": f"arn:aws:events:{r}:{a}:rule/{_physical(n, i)}"},
+    "aws:sqs/queue:Queue": lambda n, i, r, a: {
+        "arn": f"arn:aws:sqs:{r}:{a}:{_physical(n, i)}",
+        "url": f"https://sqs.{r}.amazonaws.com/{a}/{_physical(n, i)}"},
+    "aws:sns/topic:Topic": lambda n, i, r, a: {
+        "arn": f"arn:aws:sns:{r}:{a}:{_physical(n, i)}"},
+    "aws:kms/key:Key": lambda n, i, r, a: {
+        "arn": f"arn:aws:kms:{r}:{a}:key/{_uuid(n)}", "keyId": _uuid(n)},
+    "aws:secretsmanager/secret:Secret": lambda n, i, r, a: {
+        "arn": f"arn:aws:secretsmanager:{r}:{a}:secret:{_physical(n, i)}-{_hex(n, 6)}"},
+    "aws:iam/role:Role": lambda n, i, r, a: {
+        "arn": f"arn:aws:iam::{a}:role/{_iam_path(i)}{_physical(n, i)}"},
+    "aws:iam/policy:Policy": lambda n, i, r, a: {
+        "arn": f"arn:aws:iam::{a}:policy/{_iam_path(i)}{_physical(n, i)}"},
+    "aws:iam/instanceProfile:InstanceProfile": lambda n, i, r, a: {
+        "arn": f"arn:aws:iam::{a}:instance-profile/{_iam_path(i)}{_physical(n, i)}"},
+    "aws:ec2/securityGroup:SecurityGroup": lambda n, i, r, a: {
+        "arn": f"arn:aws:ec2:{r}:{a}:security-group/sg-{_hex(n, 17)}"},
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda n, i, r, a: {
+        "arn": f"arn:aws:ec2:{r}:{a}:launch-template/lt-{_hex(n, 17)}"},
+    "aws:ec2/flowLog:FlowLog": lambda n, i, r, a: {
+        "arn": f"arn:aws:ec2:{r}:{a}:vpc-flow-log/fl-{_hex(n, 17)}"},
+    "aws:ec2/vpcEndpoint:VpcEndpoint": lambda n, i, r, a: {
+        "arn": f"arn:aws:ec2:{r}:{a}:vpc-endpoint/vpce-{_hex(n, 17)}"},
+    "aws:autoscaling/group:Group": lambda n, i, r, a: {
+        "arn": f"arn:aws:autoscaling:{r}:{a}:autoScalingGroup:{_uuid(n)}:"
+               f"autoScalingGroupName/{_physical(n, i)}"},
+    "aws:appautoscaling/target:Target": lambda n, i, r, a: {
+        "arn": f"arn:aws:application-autoscaling:{r}:{a}:scalable-target/{_hex(n, 28)}"},
+    "aws:appautoscaling/policy:Policy": lambda n, i, r, a: {
+        "arn": f"arn:aws:autoscaling:{r}:{a}:scalingPolicy:{_uuid(n)}:resource/"
+               f"{i.get('serviceNamespace', 'sagemaker')}/{i.get('resourceId', n)}:"
+               f"policyName/{_physical(n, i)}"},
+    "aws:ecs/cluster:Cluster": lambda n, i, r, a: {
+        "arn": f"arn:aws:ecs:{r}:{a}:cluster/{_physical(n, i)}"},
+    "aws:ecs/capacityProvider:CapacityProvider": lambda n, i, r, a: {
+        "arn": f"arn:aws:ecs:{r}:{a}:capacity-provider/{_physical(n, i)}"},
+    "aws:ecs/service:Service": lambda n, i, r, a: {
+        "arn": f"arn:aws:ecs:{r}:{a}:service/{_last(i.get('cluster'))}/{_physical(n, i)}"},
+    "aws:ecs/taskDefinition:TaskDefinition": lambda n, i, r, a: {
+        "arn": f"arn:aws:ecs:{r}:{a}:task-definition/{i.get('family', n)}:1",
+        "arnWithoutRevision": f"arn:aws:ecs:{r}:{a}:task-definition/{i.get('family', n)}"},
+    "aws:eks/nodeGroup:NodeGroup": lambda n, i, r, a: {
+        "arn": f"arn:aws:eks:{r}:{a}:nodegroup/{i.get('clusterName')}/"
+               f"{_physical(n, i, 'nodeGroupName')}/{_uuid(n)}"},
+    "aws:eks/addon:Addon": lambda n, i, r, a: {
+        "arn": f"arn:aws:eks:{r}:{a}:addon/{i.get('clusterName')}/{i.get('addonName')}/"
+               f"{_uuid(n)}"},
+    "aws:eks/accessEntry:AccessEntry": lambda n, i, r, a: {
+        "accessEntryArn": f"arn:aws:eks:{r}:{a}:access-entry/{i.get('clusterName')}/role/{a}/"
+                          f"{_last(i.get('principalArn'))}/{_uuid(n)}"},
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": lambda n, i, r, a: {
+        "associationArn": f"arn:aws:eks:{r}:{a}:podidentityassociation/{i.get('clusterName')}/"
+                          f"a-{_hex(n, 17)}"},
+    "aws:amp/workspace:Workspace": lambda n, i, r, a: {
+        "arn": f"arn:aws:aps:{r}:{a}:workspace/ws-{n}"},
+    "aws:amp/ruleGroupNamespace:RuleGroupNamespace": lambda n, i, r, a: {
+        "arn": f"arn:aws:aps:{r}:{a}:rulegroupsnamespace/{i.get('workspaceId')}/"
+               f"{_physical(n, i)}"},
+    "aws:lb/loadBalancer:LoadBalancer": lambda n, i, r, a: {
+        "arn": f"arn:aws:elasticloadbalancing:{r}:{a}:loadbalancer/app/{_physical(n, i)}/"
+               f"{_hex(n, 16)}",
+        "arnSuffix": f"app/{_physical(n, i)}/{_hex(n, 16)}"},
+    "aws:lb/targetGroup:TargetGroup": lambda n, i, r, a: {
+        "arn": f"arn:aws:elasticloadbalancing:{r}:{a}:targetgroup/{_physical(n, i)}/"
+               f"{_hex(n, 16)}",
+        "arnSuffix": f"targetgroup/{_physical(n, i)}/{_hex(n, 16)}"},
+    "aws:lb/listener:Listener": lambda n, i, r, a: {
+        "arn": f"arn:aws:elasticloadbalancing:{r}:{a}:listener/"
+               f"{_elb_parent(i.get('loadBalancerArn'))}/{_hex(n, 16)}"},
+    "aws:lb/listenerRule:ListenerRule": lambda n, i, r, a: {
+        "arn": f"arn:aws:elasticloadbalancing:{r}:{a}:listener-rule/"
+               f"{_elb_parent(i.get('listenerArn'))}/{_hex(n, 16)}"},
+    "aws:sagemaker/model:Model": lambda n, i, r, a: {
+        "arn": f"arn:aws:sagemaker:{r}:{a}:model/{_physical(n, i).lower()}"},
+    "aws:sagemaker/endpoint:Endpoint": lambda n, i, r, a: {
+        "arn": f"arn:aws:sagemaker:{r}:{a}:endpoint/{_physical(n, i).lower()}"},
+    "aws-native:sagemaker:EndpointConfig": lambda n, i, r, a: {
+        "endpointConfigArn": f"arn:aws:sagemaker:{r}:{a}:endpoint-config/"
+                             f"{_physical(n, i, 'endpointConfigName').lower()}"},
+    "aws-native:sagemaker:InferenceComponent": lambda n, i, r, a: {
+        "inferenceComponentArn": f"arn:aws:sagemaker:{r}:{a}:inference-component/"
+                                 f"{_physical(n, i, 'inferenceComponentName').lower()}"},
+}
+"""Each resource type's ARN outputs in the format AWS gives them (partition `aws`, the region of
+the resource's provider, this account), so a policy built from them is judged on real shapes.
+Types not listed get `arn:aws:mock:...`, which matches no reference format: an IAM document
+built from one is reported by the checker (tests/test_iam.py keeps this table complete)."""
 
 INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": lambda _: {
@@ -236,6 +364,8 @@ class RecordingMocks(pmocks.Mocks):
         self.disabled_default_providers = disabled_default_providers
         self.default_provider_errors: list[str] = []
         self.created_in_apply: list[str] = []
+        self.provider_regions: dict[str, str] = {}
+        """Provider URN -> its `region` input (the region of the ARNs it answers)."""
 
     @property
     def invokes(self) -> list[tuple[str, dict[str, Any]]]:
@@ -259,8 +389,16 @@ class RecordingMocks(pmocks.Mocks):
         outputs.update(self._outputs_for(args.typ, args.name, args.inputs))
         outputs = {k: self._register_ref(v) for k, v in outputs.items()}
         if args.custom:
-            outputs.setdefault("arn", f"arn:aws:mock:us-east-1:{ACCOUNT}:{args.name}")
+            arns = ARNS.get(args.typ)
+            region = self._region(args.provider or "")
+            if arns is not None:
+                outputs.update(arns(args.name, args.inputs, region, ACCOUNT))
+            outputs.setdefault("arn", f"arn:aws:mock:{region}:{ACCOUNT}:{args.name}")
         return rid, outputs
+
+    def _region(self, provider: str) -> str:
+        """The region of the provider a resource names (`<urn>::<id>`); us-east-1 otherwise."""
+        return self.provider_regions.get(provider.rsplit("::", 1)[0], "us-east-1")
 
     def _outputs_for(self, typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         answer = OUTPUTS.get(typ)
@@ -329,6 +467,8 @@ class RecordingMonitor(pmocks.MockMonitor):
             transforms=pmocks._resolve_callbacks(request.transforms),
         ))
         self.resources[urn] = pmocks.MockMonitor.ResourceRegistration(urn, rid, state)
+        if request.type.startswith("pulumi:providers:") and inputs.get("region"):
+            self.recorder.provider_regions[urn] = str(inputs["region"])
         self.recorder.resources.append(
             Recorded(
                 type=request.type,
