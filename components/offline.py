@@ -223,7 +223,8 @@ def _elb_parent(arn: Any) -> str:
 
 
 ArnAnswer = Callable[[str, Mapping[str, Any], str, str], dict[str, str]]
-"""(resource name, inputs, region, account) -> the ARN outputs of the resource."""
+"""(resource name, inputs, region, account) -> the ARN outputs of the resource (and `id` where
+AWS's id is the ARN)."""
 
 ARNS: dict[str, ArnAnswer] = {
     # Formats: AWS's Service Authorization Reference ("Resource types defined by <service>"),
@@ -243,8 +244,14 @@ ARNS: dict[str, ArnAnswer] = {
         "arn": f"arn:aws:sns:{r}:{a}:{_physical(n, i)}"},
     "aws:kms/key:Key": lambda n, i, r, a: {
         "arn": f"arn:aws:kms:{r}:{a}:key/{_uuid(n)}", "keyId": _uuid(n)},
+    # A secret's id is its ARN; a version's `arn` is its secret's.
     "aws:secretsmanager/secret:Secret": lambda n, i, r, a: {
-        "arn": f"arn:aws:secretsmanager:{r}:{a}:secret:{_physical(n, i)}-{_hex(n, 6)}"},
+        "arn": (arn := f"arn:aws:secretsmanager:{r}:{a}:secret:"
+                       f"{i.get('name') or str(i.get('namePrefix') or n) + '0a1b2c3'}-"
+                       f"{_hex(n, 6)}"),
+        "id": arn},
+    "aws:secretsmanager/secretVersion:SecretVersion": lambda n, i, r, a: {
+        "arn": str(i.get("secretId"))},
     "aws:iam/role:Role": lambda n, i, r, a: {
         "arn": f"arn:aws:iam::{a}:role/{_iam_path(i)}{_physical(n, i)}"},
     "aws:iam/policy:Policy": lambda n, i, r, a: {
@@ -392,7 +399,9 @@ class RecordingMocks(pmocks.Mocks):
             arns = ARNS.get(args.typ)
             region = self._region(args.provider or "")
             if arns is not None:
-                outputs.update(arns(args.name, args.inputs, region, ACCOUNT))
+                answer = arns(args.name, args.inputs, region, ACCOUNT)
+                rid = answer.pop("id", rid)
+                outputs.update(answer)
             outputs.setdefault("arn", f"arn:aws:mock:{region}:{ACCOUNT}:{args.name}")
         return rid, outputs
 
