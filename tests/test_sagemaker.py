@@ -265,26 +265,74 @@ def test_copy_autoscaling_tracks_concurrency_per_copy(one):
     assert tracking["targetValue"] == 4  # concurrencyTarget default
 
 
+def _policy(graph: Graph, name: str) -> dict[str, dict[str, Any]]:
+    """The statements of RolePolicy `name`, by Sid."""
+    body = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy", name).inputs["policy"])
+    return {s["Sid"]: s for s in body["Statement"]}
+
+
 def test_execution_role_is_least_privilege(one):
     role = one.one("aws:iam/role:Role", "sagemaker-role-role")
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
-    policy = json.loads(one.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-role-policy")
-                        .inputs["policy"])
-    statements = {s["Sid"]: s for s in policy["Statement"]}
-    for s in statements.values():
-        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
-        assert "*" not in actions and not any(a.endswith(":*") for a in actions)
-    assert statements["ReadWeights0"]["Resource"] == ["arn:aws:s3:::weights-bucket/llama-3-8b/*"]
-    assert statements["ListWeights0"]["Condition"] == {
+    for policy in ("sagemaker-role-policy", "sagemaker-llama-8b-policy"):
+        statements = _policy(one, policy)
+        for s in statements.values():
+            actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+            assert "*" not in actions and not any(a.endswith(":*") for a in actions)
+        assert statements["PullServingImages"]["Resource"] == [
+            "arn:aws:ecr:eu-west-1:763104351884:repository/djl-inference"]
+        wildcard = {sid for sid, s in statements.items() if s["Resource"] == "*"}
+        assert wildcard == {"EcrAuth", "PutMetrics", "DescribeVpc"}
+    model = _policy(one, "sagemaker-llama-8b-policy")
+    assert model["ReadWeights0"]["Resource"] == ["arn:aws:s3:::weights-bucket/llama-3-8b/*"]
+    assert model["ListWeights0"]["Condition"] == {
         "StringLike": {"s3:prefix": ["llama-3-8b/*"]}}
-    assert statements["PullServingImages"]["Resource"] == [
-        "arn:aws:ecr:eu-west-1:763104351884:repository/djl-inference"]
-    wildcard = {sid for sid, s in statements.items() if s["Resource"] == "*"}
-    assert wildcard == {"EcrAuth", "PutMetrics", "DescribeVpc", "ManageEnisInThisVpc"}
-    assert statements["ManageEnisInThisVpc"]["Condition"]["ArnEquals"]["ec2:Vpc"] == (
-        "arn:aws:ec2:eu-west-1:123456789012:vpc/vpc-0mock")
+
+
+def test_eni_permissions_are_split_by_resource_type_as_aws_documents(one):
+    """CreateNetworkInterface's new `network-interface` carries no `ec2:Vpc` in AWS's
+    authorization data, so `ArnEquals ec2:Vpc` on `*` denied every endpoint: the interface is
+    granted unconditioned, the subnet and security group it goes into only in this VPC."""
+    ec2 = "arn:aws:ec2:eu-west-1:123456789012"
+    vpc = {"ArnEquals": {"ec2:Vpc": f"{ec2}:vpc/vpc-0mock"}}
+    for policy in ("sagemaker-role-policy", "sagemaker-llama-8b-policy"):
+        statements = _policy(one, policy)
+        assert statements["CreateEnis"] == {
+            "Sid": "CreateEnis", "Effect": "Allow", "Action": "ec2:CreateNetworkInterface",
+            "Resource": f"{ec2}:network-interface/*"}
+        assert statements["CreateEnisInThisVpc"]["Action"] == "ec2:CreateNetworkInterface"
+        assert statements["CreateEnisInThisVpc"]["Resource"] == [
+            f"{ec2}:subnet/*", f"{ec2}:security-group/*"]
+        assert statements["CreateEnisInThisVpc"]["Condition"] == vpc
+        assert statements["ManageEnisInThisVpc"]["Resource"] == f"{ec2}:network-interface/*"
+        assert statements["ManageEnisInThisVpc"]["Condition"] == vpc
+        assert "ec2:CreateNetworkInterface" not in statements["ManageEnisInThisVpc"]["Action"]
+
+
+def test_each_model_has_its_own_role_reading_only_its_weights(three):
+    """One identity per model: a Model's execution role is the one SageMaker uses for its
+    artifacts (CreateModel API reference); the endpoint role reads no weights at all."""
+    models = {m.name.removeprefix("sagemaker-").removesuffix("-model"): m
+              for m in three.of_type("aws:sagemaker/model:Model")}
+    roles = {r.name: r for r in three.of_type("aws:iam/role:Role") if "sagemaker" in r.name}
+    assert set(roles) == {"sagemaker-role-role", "sagemaker-llama-8b-role",
+                          "sagemaker-mistral-7b-role", "sagemaker-qwen-14b-role"}
+    for name, model in models.items():
+        assert model.inputs["executionRoleArn"] == roles[f"sagemaker-{name}-role"].outputs["arn"]
+    reads = {name: sorted(r for sid, s in _policy(three, f"sagemaker-{name}-policy").items()
+                          if sid.startswith(("ReadWeights", "ListWeights"))
+                          for r in (s["Resource"] if isinstance(s["Resource"], list)
+                                    else [s["Resource"]]))
+             for name in models}
+    assert reads == {
+        "llama-8b": ["arn:aws:s3:::weights-bucket", "arn:aws:s3:::weights-bucket/llama-3.1-8b/*"],
+        "mistral-7b": [],  # from the Hub: no S3 read at all
+        "qwen-14b": ["arn:aws:s3:::other-bucket", "arn:aws:s3:::other-bucket/qwen/14b/*"],
+    }
+    endpoint = _policy(three, "sagemaker-role-policy")
+    assert not [sid for sid in endpoint if "Weights" in sid]
 
 
 def test_inference_components_use_the_stacks_aws_native_provider_in_the_stack_region(one):
@@ -507,18 +555,16 @@ def test_multi_variant_endpoint_deploys_blue_green_and_alarms_notify(three):
                 "arn:aws:sns:us-west-2:123456789012:oncall"], alarm.name
 
 
-def test_role_reads_exactly_each_weights_prefix_and_pulls_both_dlcs(three):
-    policy = json.loads(three.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-role-policy")
-                        .inputs["policy"])
-    statements = {s["Sid"]: s for s in policy["Statement"]}
-    reads = sorted(r for sid, s in statements.items() if sid.startswith("ReadWeights")
-                   for r in s["Resource"])
-    assert reads == ["arn:aws:s3:::other-bucket/qwen/14b/*",
-                     "arn:aws:s3:::weights-bucket/llama-3.1-8b/*"]
-    assert statements["PullServingImages"]["Resource"] == [
+def test_roles_pull_only_the_dlcs_their_models_run(three):
+    endpoint = _policy(three, "sagemaker-role-policy")
+    assert endpoint["PullServingImages"]["Resource"] == [
         "arn:aws:ecr:us-west-2:763104351884:repository/djl-inference",
         "arn:aws:ecr:us-west-2:763104351884:repository/huggingface-pytorch-tgi-inference",
     ]
+    assert _policy(three, "sagemaker-mistral-7b-policy")["PullServingImages"]["Resource"] == [
+        "arn:aws:ecr:us-west-2:763104351884:repository/huggingface-pytorch-tgi-inference"]
+    assert _policy(three, "sagemaker-qwen-14b-policy")["PullServingImages"]["Resource"] == [
+        "arn:aws:ecr:us-west-2:763104351884:repository/djl-inference"]
 
 
 def scaling_requests(graph: Graph) -> list[tuple[str, str, dict[str, Any]]]:
@@ -582,7 +628,7 @@ def test_sse_kms_weights_key_is_decryptable_through_s3_only(one):
     raw = copy.deepcopy(ONE_MODEL)
     raw["llm-hosting:models"][0]["weightsKmsKeyArn"] = WEIGHTS_KEY
     graph = run_program(raw, stack="dev")
-    policy = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-role-policy")
+    policy = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-llama-8b-policy")
                         .inputs["policy"])
     (decrypt,) = [s for s in policy["Statement"] if s["Sid"] == "DecryptWeights"]
     assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == WEIGHTS_KEY
@@ -591,9 +637,12 @@ def test_sse_kms_weights_key_is_decryptable_through_s3_only(one):
         "StringLike": {"kms:EncryptionContext:aws:s3:arn": [
             "arn:aws:s3:::weights-bucket", "arn:aws:s3:::weights-bucket/llama-3-8b/*"]},
     }
-    unset = json.loads(one.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-role-policy")
-                       .inputs["policy"])
-    assert not [s for s in unset["Statement"] if "kms:" in json.dumps(s["Action"])]
+    for name in ("sagemaker-role-policy", "sagemaker-llama-8b-policy"):
+        unset = json.loads(one.one("aws:iam/rolePolicy:RolePolicy", name).inputs["policy"])
+        assert not [s for s in unset["Statement"] if "kms:" in json.dumps(s["Action"])]
+    endpoint = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-role-policy")
+                          .inputs["policy"])
+    assert not [s for s in endpoint["Statement"] if "kms:" in json.dumps(s["Action"])]
 
 
 def test_data_capture_can_write_as_the_execution_role():

@@ -1,16 +1,34 @@
-"""The endpoint's execution role: what SageMaker may do on the endpoint's behalf, and no more.
+"""Execution roles: what SageMaker may do on the endpoint's and each model's behalf, no more.
 
 Pure policy builders (tested as plain dicts) and the `ExecutionRole` component that registers
-them. Grants, per https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html:
+them. One role per identity SageMaker acts as:
 
-* ECR pull of exactly the DLC repositories this stack runs (`ecr:GetAuthorizationToken` has no
-  resource-level permissions, so it alone takes `*`);
-* S3 read of each model's `weightsUri` prefix only (`s3:ListBucket` limited by `s3:prefix`),
-  and `kms:Decrypt` on a model's `weightsKmsKeyArn` through S3 only (`components.weights_kms`);
-* CloudWatch Logs for this endpoint's and its inference components' log groups only;
+* the **endpoint config's** role (`CreateEndpointConfig.ExecutionRoleArn`, required for an
+  endpoint that hosts inference components): instances, the endpoint's VPC placement, data
+  capture;
+* one role per **model** (`CreateModel.ExecutionRoleArn`): AWS documents it as "the IAM role
+  that SageMaker can assume to access model artifacts and docker image for deployment on ML
+  compute instances" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModel.html#sagemaker-CreateModel-request-ExecutionRoleArn);
+  an inference component deploys a Model (`InferenceComponentSpecification.ModelName`), so its
+  weights are read with its model's role, which reads only that model's `weightsUri` prefix.
+
+Grants, per https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html:
+
+* ECR pull of exactly the DLC repositories the role's models run (`ecr:GetAuthorizationToken`
+  has no resource-level permissions, so it alone takes `*`);
+* S3 read of a model's `weightsUri` prefix only (`s3:ListBucket` limited by `s3:prefix`), and
+  `kms:Decrypt` on its `weightsKmsKeyArn` through S3 only (`components.weights_kms`): model
+  roles only;
+* CloudWatch Logs for the endpoint's and the role's inference components' log groups only;
 * `cloudwatch:PutMetricData` limited to SageMaker's namespaces (the action has no resources);
-* the ENI actions SageMaker needs to place containers in the VPC, limited to this VPC where the
-  API allows it (the Describe* calls have no resource-level permissions).
+* the ENI actions SageMaker needs to place containers in the VPC, split by resource type as the
+  Service Authorization Reference lists them for `ec2:CreateNetworkInterface`: the new
+  `network-interface` carries no `ec2:Vpc` (only `aws:RequestTag/${TagKey}`, `aws:TagKeys`,
+  `ec2:NetworkInterfaceID`), so it is granted without the VPC condition, while the `subnet` and
+  `security-group` it is created in carry `ec2:Vpc` and are limited to this VPC
+  (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html);
+  the Describe* calls have no resource-level permissions.
+  https://docs.aws.amazon.com/sagemaker/latest/dg/host-vpc.html
 """
 
 from __future__ import annotations
@@ -62,13 +80,16 @@ def execution_policy(
     data_capture: tuple[str, str] | None = None,
     weights_keys: Iterable[tuple[str, str, str]] = (),
 ) -> dict[str, Any]:
-    """The role's inline policy; `weights` is (bucket, prefix) per model with `weightsUri`,
-    `weights_keys` (key ARN, bucket, prefix) per model whose weights bucket uses SSE-KMS,
-    `data_capture` the (bucket, prefix) captured requests are written to, when capture is on.
+    """A role's inline policy; `weights` is (bucket, prefix) of the weights it reads (a model
+    role's own `weightsUri`; none for the endpoint role), `weights_keys` (key ARN, bucket,
+    prefix) where that bucket uses SSE-KMS, `data_capture` the (bucket, prefix) captured
+    requests are written to, when capture is on (the endpoint role).
     Data capture writes as this role (and encrypts with the endpoint key, whose key policy
     grants the role): https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture.html
     """
     logs = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker"
+    ec2 = f"arn:{partition}:ec2:{region}:{account}"
+    vpc_arn = f"{ec2}:vpc/{vpc_id}"
     log_groups = [f"{logs}/Endpoints/{endpoint_name}"] + [
         f"{logs}/InferenceComponents/{ic}" for ic in inference_component_names
     ]
@@ -109,14 +130,26 @@ def execution_policy(
             "Resource": "*",
         },
         {
+            # The interface being created has no VPC yet to test (see the module docstring).
+            "Sid": "CreateEnis",
+            "Effect": "Allow",
+            "Action": "ec2:CreateNetworkInterface",
+            "Resource": f"{ec2}:network-interface/*",
+        },
+        {
+            "Sid": "CreateEnisInThisVpc",
+            "Effect": "Allow",
+            "Action": "ec2:CreateNetworkInterface",
+            "Resource": [f"{ec2}:subnet/*", f"{ec2}:security-group/*"],
+            "Condition": {"ArnEquals": {"ec2:Vpc": vpc_arn}},
+        },
+        {
             "Sid": "ManageEnisInThisVpc",
             "Effect": "Allow",
-            "Action": ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
-                       "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
-            "Resource": "*",
-            "Condition": {
-                "ArnEquals": {"ec2:Vpc": f"arn:{partition}:ec2:{region}:{account}:vpc/{vpc_id}"}
-            },
+            "Action": ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+                       "ec2:DeleteNetworkInterfacePermission"],
+            "Resource": f"{ec2}:network-interface/*",
+            "Condition": {"ArnEquals": {"ec2:Vpc": vpc_arn}},
         },
     ]
     by_bucket: dict[str, list[str]] = {}
@@ -163,10 +196,15 @@ class ExecutionRoleArgs:
     inference_component_names: Sequence[str]
     data_capture: tuple[str, str] | None = None
     weights_keys: Sequence[tuple[str, str, str]] = ()
+    description: str = "SageMaker endpoint execution role"
+    """Whose role this is (the endpoint's, or one model's)."""
+    tags: dict[str, str] | None = None
+    """Tags of the role; default the stack's tag set."""
 
 
 class ExecutionRole(pulumi.ComponentResource):
-    """IAM role SageMaker assumes to pull images, read weights and write logs and metrics."""
+    """IAM role SageMaker assumes for the endpoint or for one model: pull its images, read its
+    weights (a model's role only), write logs and metrics, place ENIs in the VPC."""
 
     arn: pulumi.Output[str]
 
@@ -179,14 +217,14 @@ class ExecutionRole(pulumi.ComponentResource):
         partition = aws.get_partition_output(opts=invoke).partition
         role = aws.iam.Role(
             f"{name}-role",
-            description=f"{args.naming.prefix}: SageMaker endpoint execution role",
+            description=f"{args.naming.prefix}: {args.description}",
             assume_role_policy=pulumi.Output.all(account, partition).apply(
                 lambda ap: json.dumps(
                     assume_role_policy(account=ap[0], partition=ap[1], region=args.region)
                 )
             ),
             max_session_duration=3600,
-            tags=args.naming.tags(),
+            tags=args.tags if args.tags is not None else args.naming.tags(),
             opts=child,
         )
         policy = aws.iam.RolePolicy(

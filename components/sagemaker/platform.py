@@ -17,6 +17,7 @@ from typing import Any
 
 import pulumi
 
+from components.config import Model
 from components.platform_api import PlatformArgs
 from components.sagemaker.alarms import EndpointAlarms, EndpointAlarmsArgs
 from components.sagemaker.containers import image_for, s3_location, uses_hub, weights_location
@@ -25,6 +26,7 @@ from components.sagemaker.endpoint import ServingEndpoint, ServingEndpointArgs
 from components.sagemaker.iam import ExecutionRole, ExecutionRoleArgs
 from components.sagemaker.inference_components import ModelDeployment, ModelDeploymentArgs
 from components.sagemaker.packing import plan_variants
+from components.tags import Naming
 
 SAMPLE_MESSAGES = [{"role": "user", "content": "Write a haiku about GPUs."}]
 """OpenAI-style chat body: TGI takes it with `MESSAGES_API_ENABLED`, LMI's vLLM backend natively."""
@@ -73,6 +75,27 @@ def stream_command(region: str, endpoint_name: str, component_name: str) -> str:
         _body(stream=True)))
 
 
+def model_role_args(model: Model, naming: Naming, region: str, vpc_id: pulumi.Input[str],
+                    endpoint_name: str, component_name: str) -> ExecutionRoleArgs:
+    """One model's execution role: its image, its own `weightsUri` prefix (and key) only, its
+    inference component's logs. Changing it replaces the Model (immutable), and the inference
+    component rolls onto the new one copy by copy."""
+    location = weights_location(model)
+    key = model.spec.weights_kms_key_arn
+    return ExecutionRoleArgs(
+        naming=naming,
+        region=region,
+        vpc_id=vpc_id,
+        repository_arns=[image_for(model).repository_arn(region)],
+        weights=[location] if location else [],
+        weights_keys=[(key, *location)] if key and location else [],
+        endpoint_name=endpoint_name,
+        inference_component_names=[component_name],
+        description=f"SageMaker model {model.name} (reads only its own weights)",
+        tags=naming.tags(model=model.name),
+    )
+
+
 class SageMakerPlatform(pulumi.ComponentResource):
     """One endpoint, one inference component per model, packed per instance type."""
 
@@ -90,6 +113,7 @@ class SageMakerPlatform(pulumi.ComponentResource):
         topic = config.sagemaker.alarm_topic_arn
         hub_egress = any(uses_hub(m) for m in config.models)
 
+        # The endpoint config's role reads no weights: each model's own role does (iam.py).
         role = ExecutionRole(
             f"{name}-role",
             ExecutionRoleArgs(
@@ -98,15 +122,13 @@ class SageMakerPlatform(pulumi.ComponentResource):
                 vpc_id=network.vpc_id,
                 repository_arns=sorted({image_for(m).repository_arn(config.region)
                                         for m in config.models}),
-                weights=[loc for m in config.models if (loc := weights_location(m))],
-                weights_keys=[(key, *loc) for m in config.models
-                              if (key := m.spec.weights_kms_key_arn)
-                              and (loc := weights_location(m))],
+                weights=[],
                 endpoint_name=endpoint_name,
                 inference_component_names=list(ic_names.values()),
                 data_capture=(s3_location(config.sagemaker.data_capture_s3_uri)
                               if config.sagemaker.data_capture_percent > 0
                               and config.sagemaker.data_capture_s3_uri else None),
+                description="SageMaker endpoint execution role (instances, VPC, data capture)",
             ),
             child,
         )
@@ -133,6 +155,12 @@ class SageMakerPlatform(pulumi.ComponentResource):
         components: dict[str, pulumi.Output[str]] = {}
         for placement in placements:
             model = placement.model.name
+            model_role = ExecutionRole(
+                f"{name}-{model}",
+                model_role_args(placement.model, naming, config.region, network.vpc_id,
+                                endpoint_name, ic_names[model]),
+                child,
+            )
             deployment = ModelDeployment(
                 f"{name}-{model}",
                 ModelDeploymentArgs(
@@ -141,7 +169,7 @@ class SageMakerPlatform(pulumi.ComponentResource):
                     placement=placement,
                     inference_component_name=ic_names[model],
                     endpoint_name=endpoint.endpoint_name,
-                    execution_role_arn=role.arn,
+                    execution_role_arn=model_role.arn,
                     subnet_ids=network.private_subnet_ids,
                     security_group_id=endpoint.security_group_id,
                     network_isolation=not hub_egress,
