@@ -640,6 +640,34 @@ class Checker:
                 return False
         return True
 
+    # what a policy grants ----------------------------------------------------------------
+
+    def grants(self, statements: Iterable[Mapping[str, Any]], *,
+               star: str = "required") -> set[tuple[str, str]]:
+        """(action, resource type) pairs the Allow statements grant, conditions aside: for `*`
+        the action's required resource types (`star="all"`: every one; all of them when none
+        is required, `""` when it has none), for ARNs the resource types they match. For
+        comparing with upstream."""
+        out: set[tuple[str, str]] = set()
+        for st in statements:
+            if st.get("Effect") != "Allow":
+                continue
+            resources = [str(r) for r in _list(st.get("Resource"))] or ["*"]
+            for pattern in _list(st.get("Action")):
+                names = (self.ref.expand(pattern) if "*" in pattern or "?" in pattern
+                         else [pattern] if self.ref.action(pattern) else [])
+                for action in names:
+                    types = self.resource_types(action)
+                    named = [rt for rt in types if rt]
+                    if "*" in resources:
+                        required = [rt for rt in named if types[rt]["required"]
+                                    or star == "all"]
+                        out |= {(action, rt) for rt in (required or named or [""])}
+                    else:
+                        out |= {(action, rt) for rt in named
+                                if any(self.matches(action, rt, a) for a in resources)}
+        return out
+
     # trust -------------------------------------------------------------------------------
 
     def _trust(self, doc: Document, sid: str, st: Mapping[str, Any]) -> list[Finding]:

@@ -295,7 +295,7 @@ def test_karpenter_node_role_profile_and_access_entry(prod):
         assert nc.inputs["spec"]["instanceProfile"] == profile.inputs["name"]
 
 
-def test_interruption_queue_and_the_four_eventbridge_rules(prod):
+def test_interruption_queue_and_the_five_eventbridge_rules(prod):
     queue = prod.one("aws:sqs/queue:Queue", "eks-karpenter-interruption")
     assert queue.inputs["messageRetentionSeconds"] == 300
     assert queue.inputs["sqsManagedSseEnabled"] is True
@@ -304,7 +304,7 @@ def test_interruption_queue_and_the_four_eventbridge_rules(prod):
         sorted(p["detail-type"][0] for p in INTERRUPTION_RULES.values())
     assert {r.name for r in rules} == {f"eks-karpenter-{k}" for k in INTERRUPTION_RULES}
     targets = prod.of_type("aws:cloudwatch/eventTarget:EventTarget")
-    assert len(targets) == 4 and {t.inputs["arn"] for t in targets} == {queue.outputs["arn"]}
+    assert len(targets) == 5 and {t.inputs["arn"] for t in targets} == {queue.outputs["arn"]}
     policy = json.loads(prod.one("aws:sqs/queuePolicy:QueuePolicy",
                                  "eks-karpenter-interruption-policy").inputs["policy"])
     allow, deny = policy["Statement"]

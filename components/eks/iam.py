@@ -103,16 +103,16 @@ def karpenter_controller_policy(
 ) -> str:
     """Karpenter v1 controller permissions, scoped to this cluster, region and account.
 
-    Statement for statement the `KarpenterControllerPolicy` of Karpenter's getting-started
-    CloudFormation template (aws/karpenter-provider-aws, website/.../cloudformation.yaml, v1.x),
-    with the read actions 1.14 added (capacity reservations, placement groups, instance status,
-    `iam:ListInstanceProfiles` for its profile garbage collector). Three narrowings: every
-    `arn:...:*:` account wildcard is this account; because the EC2NodeClass names an instance
-    profile we create, the statements letting Karpenter create, tag, modify and delete
-    instance profiles are left out (it may only read ours); and `capacity-reservation/*` is
-    not among the launch resources, because no EC2NodeClass here selects capacity
-    reservations (add it with `capacityReservationSelectorTerms` for GPU ODCRs/Capacity
-    Blocks).
+    Statement for statement the controller policies of Karpenter's v1.14.1 getting-started
+    CloudFormation template (aws/karpenter-provider-aws, kept unchanged in
+    tests/reference/iam/karpenter-v1.14.1-cloudformation.yaml; tests/test_iam_upstream.py
+    lists every difference): launches may use capacity reservations and placement groups (1.14
+    launches into ODCRs and Capacity Blocks a NodeClass selects). Narrowings: every
+    `arn:...:*:` account wildcard is this account (capacity reservations shared from another
+    account through RAM would need it back); because the EC2NodeClass names an instance profile
+    we create, the statements letting Karpenter create, tag, modify and delete instance
+    profiles are left out (it may only read ours); the ARC zonal shift read is left out
+    (`settings.enableZonalShift` is off, the chart's default).
     """
     ec2 = f"arn:{partition}:ec2:{region}"
     cluster_tag = f"kubernetes.io/cluster/{cluster_name}"
@@ -129,6 +129,8 @@ def karpenter_controller_policy(
                 f"{ec2}::snapshot/*",
                 f"{ec2}:{account}:security-group/*",
                 f"{ec2}:{account}:subnet/*",
+                f"{ec2}:{account}:capacity-reservation/*",
+                f"{ec2}:{account}:placement-group/*",
             ],
             "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
         },
@@ -200,7 +202,6 @@ def karpenter_controller_policy(
             "Effect": "Allow",
             "Resource": "*",
             "Action": [
-                "ec2:DescribeAvailabilityZones",
                 "ec2:DescribeCapacityReservations",
                 "ec2:DescribeImages",
                 "ec2:DescribeInstances",
@@ -264,7 +265,7 @@ def karpenter_controller_policy(
 
 
 def interruption_queue_policy(*, queue_arn: str, rule_arns: list[str]) -> str:
-    """Queue policy: EventBridge may deliver only from our four rules; TLS is mandatory.
+    """Queue policy: EventBridge may deliver only from our five rules; TLS is mandatory.
 
     The template grants `events.amazonaws.com` and `sqs.amazonaws.com` without conditions; we
     keep EventBridge (the only sender) and pin it to the rules' ARNs.

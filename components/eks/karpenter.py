@@ -5,8 +5,8 @@
   association, carrying the documented controller policy scoped to this cluster
   (`components.eks.iam.karpenter_controller_policy`).
 * Interruption: an SQS queue fed by EventBridge rules for spot interruption warnings,
-  rebalance recommendations, instance state changes and AWS Health scheduled events, so
-  Karpenter drains a node *before* EC2 takes it.
+  rebalance recommendations, instance state changes, AWS Health scheduled events and capacity
+  reservation interruption warnings, so Karpenter drains a node *before* EC2 takes it.
   https://karpenter.sh/docs/concepts/disruption/#interruption
 * The CRD chart and the controller chart, pinned, on the system nodes.
 * Per model: an EC2NodeClass and a NodePool built by `components.eks.nodepool`.
@@ -46,8 +46,16 @@ INTERRUPTION_RULES: Mapping[str, dict[str, Any]] = {
     "instance-state-change": {
         "source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"],
     },
+    # Capacity Blocks / interruptible capacity reservations warn before reclaiming capacity;
+    # Karpenter 1.14 drains on this event (CapacityReservationInterruptionRule).
+    "capacity-reservation-interruption": {
+        "source": ["aws.ec2"],
+        "detail-type": ["EC2 Capacity Reservation Instance Interruption Warning"],
+    },
 }
-"""The four EventBridge rules of Karpenter's getting-started template, by role."""
+"""The five EventBridge rules of Karpenter's v1.14.1 getting-started template, by role
+(tests/reference/iam/karpenter-v1.14.1-cloudformation.yaml, held to by
+tests/test_iam_upstream.py)."""
 
 QUEUE_RETENTION_SECONDS = 300
 """A spot warning is worth nothing after its two minutes; the template keeps messages 300 s."""

@@ -1,12 +1,28 @@
 """AWS Load Balancer Controller: turns each model's Ingress into an internal ALB.
 
 Only installed when `llm-hosting:eks.ingress` is `internal-alb`. Its IAM policy follows the
-controller's published policy (docs/install/iam_policy.json of
-kubernetes-sigs/aws-load-balancer-controller), written here action by action and narrowed:
-every mutating call is conditioned on the `elbv2.k8s.aws/cluster` tag *equal to this cluster*
-(the published policy only requires the tag to exist), so the controller cannot touch load
-balancers or security groups of another cluster in the account. Describe calls cannot be
-scoped by resource and stay on `*`.
+controller's published policy at the pinned release (docs/install/iam_policy.json of
+kubernetes-sigs/aws-load-balancer-controller v2.17.1, kept unchanged in
+tests/reference/iam/, which tests/test_iam_upstream.py holds this policy to), written here
+action by action and narrowed: every mutating call is conditioned on the
+`elbv2.k8s.aws/cluster` tag *equal to this cluster* (the published policy only requires the
+tag to exist, or nothing), so the controller cannot touch load balancers or security groups of
+another cluster in the account. Where AWS's authorization data leaves no condition to narrow
+with, the grant matches upstream:
+
+* v2.17.1 creates listeners and rules *with tags* (the `ListenerRulesTagging` feature gate,
+  on by default: pkg/config/feature_gates.go; the tags are the stack's, including
+  `elbv2.k8s.aws/cluster`, pkg/deploy/elbv2/listener_manager.go and tracking/provider.go).
+  Tags in a create request are authorized as `elasticloadbalancing:AddTags` on the new
+  listener/rule, which has no tags yet: an `aws:ResourceTag` condition can never hold there.
+  Tag-on-create is allowed by the create action and the request's cluster tag instead.
+* `SetRulePriorities` carries no condition key at all (Service Authorization Reference), so it
+  is granted on listener rules unconditioned, as upstream grants it on `*`.
+
+Describe calls cannot be scoped by resource and stay on `*`. What upstream grants that is not
+granted here (WAF, Shield, Cognito, capacity reservations, IPAM pools) is listed with its reason
+in tests/test_iam_upstream.py; the Helm values turn those add-ons off so the controller never
+tries them.
 https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/deploy/installation/
 """
 
@@ -60,6 +76,8 @@ def controller_policy(*, cluster_name: str, region: str, account: str,
     tagging_ours = {"StringEquals": {f"aws:RequestTag/{CLUSTER_TAG}": cluster_name}}
     lb_arns = [f"{elb}:loadbalancer/app/*/*", f"{elb}:loadbalancer/net/*/*",
                f"{elb}:targetgroup/*/*"]
+    listener_arns = [f"{elb}:listener/app/*/*/*", f"{elb}:listener-rule/app/*/*/*/*",
+                     f"{elb}:listener/net/*/*/*", f"{elb}:listener-rule/net/*/*/*/*"]
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "ServiceLinkedRole", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
          "Resource": "*", "Condition": {"StringEquals": {
@@ -104,7 +122,7 @@ def controller_policy(*, cluster_name: str, region: str, account: str,
                     "elasticloadbalancing:RegisterTargets",
                     "elasticloadbalancing:DeregisterTargets",
                     "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags",
-                    "elasticloadbalancing:CreateListener", "elasticloadbalancing:CreateRule"],
+                    "elasticloadbalancing:CreateListener"],
          "Resource": lb_arns, "Condition": ours},
         {"Sid": "ManageListenersOfOwnAlbs", "Effect": "Allow",
          "Action": ["elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule",
@@ -114,9 +132,18 @@ def controller_policy(*, cluster_name: str, region: str, account: str,
                     "elasticloadbalancing:AddListenerCertificates",
                     "elasticloadbalancing:RemoveListenerCertificates",
                     "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
-         "Resource": [f"{elb}:listener/app/*/*/*", f"{elb}:listener-rule/app/*/*/*/*",
-                      f"{elb}:listener/net/*/*/*", f"{elb}:listener-rule/net/*/*/*/*"],
-         "Condition": ours},
+         "Resource": listener_arns, "Condition": ours},
+        # Listeners and rules are created with tags: AddTags on the new resource, which has
+        # none yet (see the module docstring).
+        {"Sid": "TagOnCreateListenersAndRules", "Effect": "Allow",
+         "Action": "elasticloadbalancing:AddTags", "Resource": listener_arns,
+         "Condition": {"StringEquals": {
+             f"aws:RequestTag/{CLUSTER_TAG}": cluster_name,
+             "elasticloadbalancing:CreateAction": ["CreateListener", "CreateRule"]}}},
+        # No condition key exists for SetRulePriorities (see the module docstring).
+        {"Sid": "ReorderRules", "Effect": "Allow",
+         "Action": "elasticloadbalancing:SetRulePriorities",
+         "Resource": [f"{elb}:listener-rule/app/*/*/*/*", f"{elb}:listener-rule/net/*/*/*/*"]},
     ]}
 
 
@@ -134,6 +161,11 @@ def controller_values(*, cluster_name: Any, region: str, vpc_id: Any,
         "enableServiceMutatorWebhook": False,
         "createIngressClassResource": True,
         "ingressClass": "alb",
+        # No Ingress here asks for WAF, WAF Classic or Shield, and the role grants none of
+        # their calls (tests/test_iam_upstream.py): the add-ons are off.
+        "enableWaf": False,
+        "enableWafv2": False,
+        "enableShield": False,
     }
 
 
