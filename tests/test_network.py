@@ -139,10 +139,27 @@ def test_flow_log_role_is_least_privilege(dev):
         "StringEquals": {"aws:SourceAccount": "123456789012"},
         "ArnLike": {"aws:SourceArn": "arn:aws:ec2:eu-west-1:123456789012:vpc-flow-log/*"},
     }
-    (stmt,) = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])["Statement"]
+    deliver, find = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])[
+        "Statement"]
     group_arn = dev.one("aws:cloudwatch/logGroup:LogGroup").outputs["arn"]
-    assert stmt["Resource"] == [group_arn, f"{group_arn}:*"]
-    assert not any("*" == a or a.endswith(":*") for a in stmt["Action"])
+    assert group_arn == (
+        "arn:aws:logs:eu-west-1:123456789012:log-group:/llm-hosting/dev/vpc-flow-logs")
+    assert deliver["Resource"] == [group_arn, f"{group_arn}:*"]
+    # DescribeLogGroups has no resource-level permissions; nothing else is on "*".
+    assert find == {"Sid": "FindTheFlowLogGroup", "Effect": "Allow",
+                    "Action": "logs:DescribeLogGroups", "Resource": "*"}
+    assert not any("*" == a or a.endswith(":*") for a in deliver["Action"])
+
+
+def test_flow_log_role_has_every_action_aws_documents_for_cloudwatch_logs(dev):
+    """https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html: the policy
+    "must include at least" these five; the role lacked CreateLogGroup and DescribeLogGroups."""
+    statements = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])[
+        "Statement"]
+    granted = {a for s in statements for a in (
+        s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert granted == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                       "logs:DescribeLogGroups", "logs:DescribeLogStreams"}
 
 
 def test_flow_log_starts_after_its_role_can_write(dev):

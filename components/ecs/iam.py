@@ -117,13 +117,15 @@ def shared_task_role_policy(
 
 def execution_role_policy(*, log_group_arn: str, secret_arns: list[str]) -> str:
     """Write the task's own log group; read only the secrets its containers reference.
-    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html"""
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html
+    Both log actions authorize on a log *stream* (`<group>:log-stream:<stream>`), which only
+    the `<group>:*` form names; the bare group ARN would grant nothing."""
     statements: list[dict[str, Any]] = [
         {
             "Sid": "TaskLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [log_group_arn, f"{log_group_arn}:*"],
+            "Resource": [f"{log_group_arn}:*"],
         }
     ]
     if secret_arns:
