@@ -794,6 +794,30 @@ def _valid(value: Any, kind: Any) -> Any:
     return value if value in get_args(kind) else None
 
 
+def _weights_uri_problems(path: str, uri: str) -> list[str]:
+    """`weightsUri` is one exact prefix: every platform grants `s3:GetObject` on
+    `<bucket>/<prefix>/*` and lists `<prefix>/*` only. A wildcard or a `${...}` policy variable
+    in the prefix would be IAM syntax in that grant (`s3://b/*` reads `b/*/*`: the whole bucket),
+    and a bucket without a prefix is no weights location."""
+    match = _S3_URI.match(uri)
+    bucket = uri.removeprefix("s3://").split("/", 1)[0]
+    if match is None and re.fullmatch(r"s3://[^/\s]+/?", uri):
+        return [f"{path}: {uri!r} names a whole bucket; give the prefix the weights were staged "
+                f"under, e.g. s3://{bucket}/<org>/<model>/ (the role may read that prefix only)"]
+    if match is None:
+        return [f"{path}: {uri!r} must be s3://<bucket>/<prefix> of pre-staged weights"]
+    prefix = match.group(2)
+    if any(c in prefix for c in "*?") or "${" in prefix:
+        return [f"{path}: {uri!r} has a wildcard or IAM policy variable in its prefix: the read "
+                f"grant on '{bucket}/{prefix}/*' would reach other prefixes (s3://<bucket>/* "
+                f"reads the whole bucket); give the exact prefix, e.g. "
+                f"s3://{bucket}/<org>/<model>/"]
+    if "//" in f"/{prefix}/" or any(part in (".", "..") for part in prefix.split("/")):
+        return [f"{path}: {uri!r} has an empty or relative ('.', '..') path segment; give the "
+                f"prefix exactly as the weights were staged, e.g. s3://{bucket}/<org>/<model>/"]
+    return []
+
+
 def _weights_key_problems(i: int, spec: ModelConfig, region: str | None) -> list[str]:
     """`weightsKmsKeyArn` must be a key ARN (IAM grants a key only by its key ARN: an alias ARN
     in `Resource` names the alias, not the key,
@@ -847,9 +871,8 @@ def _model(i: int, spec: ModelConfig, platform: Platform | None) -> tuple[Model 
     if spec.min_replicas > spec.replicas_max:
         problems.append(f"{p}.minReplicas: {spec.min_replicas} is greater than maxReplicas "
                         f"({spec.replicas_max}); raise maxReplicas or lower minReplicas")
-    if spec.weights_uri is not None and not _S3_URI.match(spec.weights_uri):
-        problems.append(f"{p}.weightsUri: {spec.weights_uri!r} must be s3://<bucket>/<prefix> "
-                        "of pre-staged weights")
+    if spec.weights_uri is not None:
+        problems += _weights_uri_problems(f"{p}.weightsUri", spec.weights_uri)
     if spec.capacity == "spot" and platform == "sagemaker":
         problems.append(f"{p}.capacity: SageMaker real-time endpoints have no Spot capacity; "
                         "use 'on-demand' or the eks/ecs platform")

@@ -126,6 +126,49 @@ def test_bad_name_model_id_and_weights_uri(base_config):
     }
 
 
+@pytest.mark.parametrize("uri", [
+    "s3://weights-bucket/*", "s3://weights-bucket/llama/*/", "s3://weights-bucket/llama-?b/",
+    "s3://weights-bucket/${aws:username}/llama/",
+])
+def test_weights_uri_with_a_wildcard_is_refused(base_config, uri):
+    # Every platform grants s3:GetObject on '<bucket>/<prefix>/*': s3://b/* read b/*/*.
+    model(base_config, weightsUri=uri)
+    prefix = uri.removeprefix("s3://weights-bucket/").rstrip("/")
+    assert problems(base_config) == (
+        f"llm-hosting:models[0].weightsUri: {uri!r} has a wildcard or IAM policy variable in "
+        f"its prefix: the read grant on 'weights-bucket/{prefix}/*' would reach other prefixes "
+        "(s3://<bucket>/* reads the whole bucket); give the exact prefix, e.g. "
+        "s3://weights-bucket/<org>/<model>/",
+    )
+
+
+@pytest.mark.parametrize("uri", ["s3://weights-bucket", "s3://weights-bucket/"])
+def test_weights_uri_without_a_prefix_is_refused(base_config, uri):
+    model(base_config, weightsUri=uri)
+    assert problems(base_config) == (
+        f"llm-hosting:models[0].weightsUri: {uri!r} names a whole bucket; give the prefix the "
+        "weights were staged under, e.g. s3://weights-bucket/<org>/<model>/ (the role may read "
+        "that prefix only)",
+    )
+
+
+@pytest.mark.parametrize("uri", ["s3://weights-bucket//llama/", "s3://weights-bucket/a/../b/"])
+def test_weights_uri_with_an_empty_or_relative_segment_is_refused(base_config, uri):
+    model(base_config, weightsUri=uri)
+    assert problems(base_config) == (
+        f"llm-hosting:models[0].weightsUri: {uri!r} has an empty or relative ('.', '..') path "
+        "segment; give the prefix exactly as the weights were staged, e.g. "
+        "s3://weights-bucket/<org>/<model>/",
+    )
+
+
+@pytest.mark.parametrize("uri", ["s3://weights-bucket/llama", "s3://weights-bucket/a/b.c/d-1/",
+                                 "s3://weights-bucket/meta-llama/Llama-3.1-8B-Instruct/"])
+def test_weights_uri_with_an_exact_prefix_is_accepted(base_config, uri):
+    model(base_config, weightsUri=uri)
+    assert parse(base_config).models[0].spec.weights_uri == uri
+
+
 def test_enum_fields_list_accepted_values(base_config):
     model(base_config, engine="trt", quantization="int3", capacity="reserved", gpusPerReplica=3)
     found = problems(base_config)
