@@ -331,11 +331,14 @@ def test_the_matrix_writes_every_kind_of_document_and_turns_every_option_on():
         assert option in options, option
 
 
-def _with_statement(g: Graph, policy: str, statement: dict[str, Any]) -> Graph:
-    """A copy of `g` whose RolePolicy `policy` carries `statement` again."""
+def _with_statement(g: Graph, policy: str, statement: dict[str, Any],
+                    replacing: set[str]) -> Graph:
+    """A copy of `g` whose RolePolicy `policy` has `statement` instead of the `replacing` Sids."""
     g = copy.deepcopy(g)
     target = g.one("aws:iam/rolePolicy:RolePolicy", policy)
     body = json.loads(target.inputs["policy"])
+    assert replacing <= {s.get("Sid") for s in body["Statement"]}
+    body["Statement"] = [s for s in body["Statement"] if s.get("Sid") not in replacing]
     body["Statement"].append(statement)
     target.inputs["policy"] = json.dumps(body)
     return g
@@ -346,7 +349,9 @@ def test_mutation_the_eni_statement_on_star_is_reported_exactly():
     assert CHECKER.check_graph(dev) == []
     vpc = "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-0mock"
     mutated = _with_statement(dev, "sagemaker-role-policy",
-                              {**ENI_ON_STAR, "Condition": {"ArnEquals": {"ec2:Vpc": vpc}}})
+                              {**ENI_ON_STAR, "Condition": {"ArnEquals": {"ec2:Vpc": vpc}}},
+                              replacing={"CreateEnis", "CreateEnisInThisVpc",
+                                         "ManageEnisInThisVpc"})
     assert [str(f) for f in CHECKER.check_graph(mutated)] == [
         "condition-key: aws:iam/rolePolicy:RolePolicy sagemaker-role-policy "
         "[ManageEnisInThisVpc] ec2:CreateNetworkInterface on network-interface: ec2:Vpc: not a "
@@ -398,3 +403,62 @@ def test_every_resource_with_an_arn_output_gets_one_in_its_real_format():
                 assert any(arn_matches(arn, f) for f in formats), (r.type, prop, arn)
                 checked.add(r.type)
     assert len(checked) >= 30
+
+
+def test_documents_are_found_by_content_and_attributed_to_their_role():
+    """Inline (RolePolicy), managed (aws.iam.Policy + attachment) and trust documents of one
+    role count as one principal; a resource policy anywhere is found by its Principal."""
+    import pulumi_aws as aws
+
+    from components.offline import run_program
+
+    eni = {"Sid": "CreateEni", "Effect": "Allow", "Action": "ec2:CreateNetworkInterface",
+           "Resource": f"arn:aws:ec2:us-east-1:{ACCT}:network-interface/*"}
+    scoped = {**ENI_ON_STAR, "Action": "ec2:CreateNetworkInterface"}
+    doc = lambda *s: json.dumps({"Version": "2012-10-17", "Statement": list(s)})  # noqa: E731
+
+    def program(rescued: bool) -> None:
+        role = aws.iam.Role("r", assume_role_policy=doc({
+            "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole"}))
+        aws.iam.RolePolicy("inline", role=role.id, policy=doc(scoped))
+        if rescued:
+            managed = aws.iam.Policy("managed", policy=doc(eni))
+            aws.iam.RolePolicyAttachment("attach", role=role.name, policy_arn=managed.arn)
+        aws.sqs.QueuePolicy("qp", queue_url="q", policy=doc({
+            "Sid": "Send", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": f"arn:aws:sqs:us-east-1:{ACCT}:q"}))
+
+    found = run_program({}, program=lambda: program(rescued=True))
+    docs = {(d.resource.split(" ")[1], d.kind): d for d in documents(found)}
+    assert set(docs) == {("r", "trust"), ("inline", "identity"), ("managed", "identity"),
+                         ("qp", "resource")}
+    assert docs[("inline", "identity")].principal == docs[("managed", "identity")].principal
+    assert [str(f) for f in CHECKER.check_graph(found)] == [
+        "trust-source: aws:sqs/queuePolicy:QueuePolicy qp [Send] sqs:SendMessage on -: "
+        "aws:SourceArn: events.amazonaws.com documents aws:SourceArn against the confused "
+        "deputy: https://docs.aws.amazon.com/eventbridge/latest/userguide/"
+        "eb-use-resource-based.html#eb-sqs-permissions"]
+    alone = CHECKER.check_graph(run_program({}, program=lambda: program(rescued=False)))
+    assert rules(alone)[0] == ("condition-key", "ManageEnisInThisVpc",
+                               "ec2:CreateNetworkInterface", "network-interface", "ec2:Vpc")
+
+
+def test_mutation_without_tag_on_create_the_alb_controller_cannot_create_listeners():
+    alb = graph("eks-amp-alb")
+    mutated = _with_statement(alb, "eks-alb-controller-policy", {
+        "Sid": "ReorderRules", "Effect": "Allow",
+        "Action": "elasticloadbalancing:SetRulePriorities",
+        "Resource": "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/*/*/*/*",
+    }, replacing={"TagOnCreateListenersAndRules", "ReorderRules"})
+    assert sorted((f.rule, f.sid, f.action, f.resource_type)
+                  for f in CHECKER.check_graph(mutated)) == [
+        ("tag-on-create", "ManageListenersOfOwnAlbs", "elasticloadbalancing:CreateRule",
+         "listener-rule/app"),
+        ("tag-on-create", "ManageListenersOfOwnAlbs", "elasticloadbalancing:CreateRule",
+         "listener-rule/net"),
+        ("tag-on-create", "ManageOwnLoadBalancers", "elasticloadbalancing:CreateListener",
+         "listener/app"),
+        ("tag-on-create", "ManageOwnLoadBalancers", "elasticloadbalancing:CreateListener",
+         "listener/net"),
+    ]
