@@ -184,14 +184,15 @@ def arn_matches(policy_arn: str, arn_format: str) -> bool:
     return False
 
 
+@functools.cache
+def _key_pattern(ref: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\$\\\{\w+\\\}", ".+", re.escape(ref.lower())))
+
+
 def key_carried(key: str, carried: Iterable[str]) -> bool:
     """A condition key against the reference's keys (`${TagKey}` etc. are variables)."""
     low = key.lower()
-    for ref in carried:
-        rx = re.compile(re.sub(r"\\\$\\\{\w+\\\}", ".+", re.escape(ref.lower())))
-        if rx.fullmatch(low):
-            return True
-    return False
+    return any(_key_pattern(ref).fullmatch(low) for ref in carried)
 
 
 def is_tag_key(key: str) -> bool:
@@ -455,7 +456,7 @@ class Checker:
                 grant = _Grant(doc, sid, st, actions, self._resources(doc, st))
                 if st.get("Effect") != "Allow":
                     continue
-                if doc.kind == "identity":
+                if doc.kind != "trust":  # a trust policy names no Resource
                     findings += self._formats(grant)
                 for principal in self._principals(doc, st):
                     by_principal.setdefault(principal, []).append(grant)
