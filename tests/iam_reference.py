@@ -222,7 +222,7 @@ class Document:
     principal: str = ""
     """For identity policies: the role (URN) the document is attached to ('' when unknown)."""
     attached_to: str = ""
-    """For resource and trust policies: the ARN of the resource the policy protects."""
+    """For trust policies: the role's ARN (the resource `sts:AssumeRole` acts on)."""
 
 
 def _as_document(value: Any) -> dict[str, Any] | None:
@@ -254,15 +254,6 @@ def _find_documents(value: Any, path: tuple[str, ...] = ()) -> Iterator[
             yield from _find_documents(json.loads(value), (*path, "<json>"))
         except json.JSONDecodeError:
             return
-
-
-RESOURCE_POLICY_TARGET: Mapping[str, str] = {
-    "aws:kms/key:Key": "",
-    "aws:sqs/queuePolicy:QueuePolicy": "queueUrl",
-    "aws:sns/topicPolicy:TopicPolicy": "arn",
-    "aws:s3/bucketPolicy:BucketPolicy": "bucket",
-}
-"""Resource policies and the input naming what they protect (the key itself for KMS)."""
 
 
 def documents(graph: Graph) -> list[Document]:
@@ -303,10 +294,8 @@ def documents(graph: Graph) -> list[Document]:
                 attached = managed.get(str(r.outputs.get("arn")), []) or [where]
                 out += [Document(where, "identity", body, principal=p) for p in attached]
             elif any("Principal" in s or "NotPrincipal" in s for s in _statements(body)):
-                target = RESOURCE_POLICY_TARGET.get(r.type, "arn")
-                attached_to = (str(r.outputs.get("arn", "")) if not target
-                               else str(inputs.get(target, "")))
-                out.append(Document(where, "resource", body, attached_to=attached_to))
+                # KMS key, SQS queue, SNS topic, S3 bucket policies: their own Resource.
+                out.append(Document(where, "resource", body))
             else:
                 # An identity document somewhere else (Helm values, a Pod Identity payload):
                 # checked on its own, as its own principal.
@@ -396,7 +385,9 @@ SERVICE_SOURCE_KEYS: Mapping[str, tuple[frozenset[str], str]] = {
     "aps.amazonaws.com": (frozenset({"aws:SourceAccount"}),
         "https://docs.aws.amazon.com/prometheus/latest/userguide/"
         "AMP-alertmanager-receiver-AMPpermission.html"),
-    "pods.eks.amazonaws.com": (frozenset({"aws:SourceAccount"}),
+    # Pod Identity's documented scoping is its session tags (namespace, service account).
+    "pods.eks.amazonaws.com": (frozenset({"aws:RequestTag/kubernetes-namespace",
+                                          "aws:RequestTag/kubernetes-service-account"}),
         "https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html"),
     "eks.amazonaws.com": (frozenset({"aws:SourceAccount"}),
         "https://docs.aws.amazon.com/eks/latest/userguide/cross-service-confused-deputy-"
