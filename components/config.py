@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -371,6 +371,11 @@ class EcsConfig(_Strict):
         default_factory=list,
         description="groups of small models served as containers of one task on one instance; "
         "models not listed keep one service each",
+    )
+    listener_priorities: dict[str, Annotated[int, Field(ge=1, le=50000)]] = Field(
+        default_factory=dict,
+        description="model name -> ALB rule priority (1-50000) to pin; default: a hash of the "
+        "name, the next free one on a clash (docs/ecs.md)",
     )
 
 

@@ -17,13 +17,13 @@ from typing import Any
 import botocore.session
 import pytest
 
-from components.config import EcsConfig, _ecs_problems
+from components.config import ConfigError, EcsConfig, _ecs_problems
 from components.ecs.capacity import GPU_AMI_PARAMETER
 from components.ecs.containers import ENGINE, METRICS, WEIGHTS
 from components.ecs.iam import task_role_policy
 from components.ecs.monitoring import DashboardRefs, dashboard_body
 from components.ecs.placement import spot_instance_types, task_shape
-from components.ecs.service import listener_priorities, listener_priority
+from components.ecs.routing import hashed_priority, listener_priorities
 from components.ecs.userdata import LIFECYCLE_HOOK_NAME
 from components.facts.images import ENGINE_IMAGES
 from components.offline import ROOT, SECRET_SIG, Graph, run_program
@@ -429,7 +429,7 @@ def test_alb_routes_the_model_path_to_its_target_group_with_the_prefix_stripped(
     assert rule["conditions"] == [{"pathPattern": {"values": ["/llama-8b/*"]}}]
     assert rule["transforms"][0]["urlRewriteConfig"]["rewrite"] == {
         "regex": "^/llama-8b/(.*)$", "replace": "/$1"}
-    assert rule["priority"] == listener_priority("llama-8b")
+    assert rule["priority"] == hashed_priority("llama-8b")
     alb = staging.one("aws:lb/loadBalancer:LoadBalancer").inputs
     assert alb["internal"] is True and alb["subnets"][0].startswith("subnet-private")
 
@@ -665,18 +665,64 @@ def test_alarms_are_valid_put_metric_alarm_requests_and_5xx_counts_five_minutes(
     assert five_xx["period"] == 300 and five_xx["threshold"] == 10
 
 
-def test_two_models_on_one_rule_priority_fail_in_preview_with_one_message():
-    seen: dict[int, str] = {}
-    for n in range(20000):
-        name = f"model-{n}"
-        if listener_priority(name) in seen:
-            first, second = seen[listener_priority(name)], name
-            break
-        seen[listener_priority(name)] = name
-    with pytest.raises(ValueError, match=rf"models '{first}' and '{second}' map to the same ALB "
-                                         r"rule priority \d+; rename one of them"):
-        listener_priorities([first, second])
-    assert listener_priorities(["llama-8b"]) == {"llama-8b": listener_priority("llama-8b")}
+RULE = "aws:lb/listenerRule:ListenerRule"
+
+
+def _two_models(*names: str, pins: dict[str, int] | None = None) -> dict[str, Any]:
+    base = read_stack_file(ROOT / "Pulumi.staging.yaml").config
+    model = json.loads(base["llm-hosting:models"])[0]
+    config = {**base, "llm-hosting:models": [{**model, "name": n} for n in names]}
+    if pins is not None:
+        config["llm-hosting:ecs"] = {"listenerPriorities": pins}
+    return config
+
+
+def test_models_whose_names_hash_to_one_priority_get_distinct_rules_in_a_stable_order():
+    """`l10` and `l38` hash to the same priority (crc32); the first in sort order keeps it, the
+    other takes the next free one, whatever order the config lists them in."""
+    assert hashed_priority("l10") == hashed_priority("l38")
+    both = listener_priorities(["l38", "l10"])
+    assert both == {"l10": hashed_priority("l10"), "l38": hashed_priority("l10") + 1}
+    assert listener_priorities(["l10", "l38"]) == both
+    # a third name on the probed slot moves on too; the priority space wraps at 50000
+    assert listener_priorities(["l10", "l38"], {"x": 1}) == both
+    first, second = sorted(n for n in (f"m{i}" for i in range(200000))
+                           if hashed_priority(n) == 50000)[:2]
+    assert listener_priorities([second, first]) == {first: 50000, second: 1}
+    graph = run_program(_two_models("l10", "l38"), stack="staging")
+    rules = {r.name: r.inputs["priority"] for r in graph.of_type(RULE)}
+    assert rules == {"ecs-l10-route": both["l10"], "ecs-l38-route": both["l38"]}
+
+
+def test_a_pinned_priority_wins_and_the_hashed_names_step_around_it():
+    pinned = listener_priorities(["l10", "l38", "llama-8b"], {"l38": hashed_priority("l10")})
+    assert pinned["l38"] == hashed_priority("l10")
+    assert pinned["l10"] == hashed_priority("l10") + 1
+    assert pinned["llama-8b"] == hashed_priority("llama-8b")
+    graph = run_program(_two_models("l10", "l38", pins={"l38": 7}), stack="staging")
+    rules = {r.name: r.inputs["priority"] for r in graph.of_type(RULE)}
+    assert rules == {"ecs-l10-route": hashed_priority("l10"), "ecs-l38-route": 7}
+
+
+def test_two_pins_on_one_priority_are_a_config_error_naming_both_models():
+    with pytest.raises(ConfigError) as err:
+        parse_config(_two_models("a-model", "b-model", "c-model",
+                                 pins={"c-model": 9, "a-model": 9, "ghost": 3, "b-model": 0}),
+                     project="p", stack="s")
+    key = "llm-hosting:ecs.listenerPriorities"
+    assert err.value.problems == (
+        f"{key}.b-model: Input should be greater than or equal to 1 (got 0)",
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config(_two_models("a-model", "b-model", "c-model",
+                                 pins={"c-model": 9, "a-model": 9, "ghost": 3}),
+                     project="p", stack="s")
+    assert err.value.problems == (
+        f"{key}.ghost: 'ghost' is not a model in llm-hosting:models (models: a-model, b-model, "
+        "c-model); pin only configured models",
+        f"{key}.a-model and {key}.c-model: both pin ALB rule priority 9; a listener holds one "
+        "rule per priority, so give each model its own (1-50000) or remove one pin",
+    )
 
 
 # --- user data: it runs on real instances ----------------------------------------------------

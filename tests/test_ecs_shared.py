@@ -24,7 +24,7 @@ from test_ecs import (
 from components.config import ConfigError, EcsConfig, _ecs_problems
 from components.ecs.containers import METRICS
 from components.ecs.iam import shared_task_role_policy
-from components.ecs.service import listener_priority
+from components.ecs.routing import hashed_priority
 from components.ecs.sharing import plan_shared, shared_spot_types
 from components.offline import Graph, run_program
 from components.platforms import parse_config
@@ -225,7 +225,7 @@ def test_listener_rules_route_each_model_path_to_its_own_target_group(shared):
         assert rule["actions"] == [{"type": "forward", "targetGroupArn": tg.outputs["arn"]}]
         assert rule["transforms"][0]["urlRewriteConfig"]["rewrite"] == {
             "regex": f"^/{model}/(.*)$", "replace": "/$1"}
-        assert rule["priority"] == listener_priority(model)
+        assert rule["priority"] == hashed_priority(model)
         params = _ints({"Name": "t", "Protocol": tg.inputs["protocol"],
                         "Port": tg.inputs["port"], "VpcId": tg.inputs["vpcId"],
                         "TargetType": tg.inputs["targetType"],

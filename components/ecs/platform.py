@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_aws as aws
 
-from components.config import Model
+from components.config import NAMESPACE, ConfigError, Model
 from components.ecs.capacity import GpuCapacity, GpuCapacityArgs, HostPlan
 from components.ecs.loadbalancer import LoadBalancer, LoadBalancerArgs
 from components.ecs.monitoring import ModelMonitoring, MonitoringArgs
 from components.ecs.placement import task_shape
+from components.ecs.routing import listener_priorities, priority_problems
 from components.ecs.service import (
     ModelService,
     ModelServiceArgs,
     ServiceContext,
-    listener_priorities,
     shallow_fields,
 )
 from components.ecs.shared_service import SharedService, SharedServiceArgs, shared_tags
@@ -83,7 +83,14 @@ class EcsPlatform(pulumi.ComponentResource):
         account = aws.get_caller_identity_output(opts=invoke).account_id
         partition = aws.get_partition_output(opts=invoke).partition
         cluster_name = naming.cluster_name
-        listener_priorities([m.name for m in config.models])  # fail in preview on a collision
+        names = [m.name for m in config.models]
+        # Defaults cannot collide; pins are checked here too, so a config parsed without the
+        # platform checks still fails before any child registers.
+        pin_problems = priority_problems(names, ecs_cfg.listener_priorities,
+                                         f"{NAMESPACE}:ecs.listenerPriorities")
+        if pin_problems:
+            raise ConfigError(pin_problems)
+        priorities = listener_priorities(names, ecs_cfg.listener_priorities)
         hosts = shared_hosts(config)  # ConfigError before any child registers
         grouped = {m.model.name for h in hosts for m in h.members}
         single = [m for m in config.models if m.name not in grouped]
@@ -179,7 +186,7 @@ class EcsPlatform(pulumi.ComponentResource):
             listener_arn=lb.listener_arn, alb_arn_suffix=lb.arn_suffix,
             alb_security_group_id=lb.security_group_id,
             logs_kms_key_arn=network.logs_kms_key_arn, hf_token_secret_arn=secret_arn,
-            depends_on=[associations],
+            depends_on=[associations], rule_priorities=priorities,
         ))
 
         for model, capacity in pending:

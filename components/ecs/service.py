@@ -4,8 +4,7 @@ the service on its capacity provider(s), and Application Auto Scaling."""
 from __future__ import annotations
 
 import json
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -59,25 +58,6 @@ _STAT = _aas("CustomizedMetricSpecificationMetricMetricStat")
 _STAT_METRIC = _aas("CustomizedMetricSpecificationMetricMetricStatMetric")
 _DIM = _aas("CustomizedMetricSpecificationMetricMetricStatMetricDimension")
 
-def listener_priority(model_name: str) -> int:
-    """Stable ALB rule priority from the model name (not its list index), 1..50000."""
-    return 1 + zlib.crc32(model_name.encode()) % 50000
-
-
-def listener_priorities(model_names: list[str]) -> dict[str, int]:
-    """Every model's rule priority; two names hashing to one priority fail here, in preview,
-    instead of as `PriorityInUse` halfway through `pulumi up`."""
-    seen: dict[int, str] = {}
-    for model_name in model_names:
-        priority = listener_priority(model_name)
-        if priority in seen:
-            raise ValueError(
-                f"models {seen[priority]!r} and {model_name!r} map to the same ALB rule priority "
-                f"{priority}; rename one of them")
-        seen[priority] = model_name
-    return {n: p for p, n in seen.items()}
-
-
 def path_rewrite(model_name: str) -> tuple[str, str]:
     """ALB URL-rewrite regex and replacement that strip `/<model>` from the path."""
     return f"^/{model_name}/(.*)$", "/$1"
@@ -101,6 +81,8 @@ class ServiceContext:
     logs_kms_key_arn: pulumi.Input[str]
     hf_token_secret_arn: pulumi.Input[str] | None
     depends_on: list[pulumi.Resource]
+    rule_priorities: Mapping[str, int]
+    """Model name -> its listener rule priority (`routing.listener_priorities`)."""
 
 
 def shallow_fields(context: ServiceContext) -> dict[str, Any]:
@@ -197,8 +179,9 @@ class ModelService(pulumi.ComponentResource):
             opts=child,
         )
         target_group, rule = target_group_and_route(
-            name, model_name=model.name, image=image, port=image.port,
-            vpc_id=args.network.vpc_id, listener_arn=args.listener_arn, tags=tags, opts=child)
+            name, model_name=model.name, priority=args.rule_priorities[model.name], image=image,
+            port=image.port, vpc_id=args.network.vpc_id, listener_arn=args.listener_arn,
+            tags=tags, opts=child)
 
         strategy = capacity_strategy(args.on_demand_provider, args.spot_provider,
                                      spec.min_replicas)
@@ -349,6 +332,7 @@ def target_group_and_route(
     name: str,
     *,
     model_name: str,
+    priority: int,
     image: EngineImage,
     port: int,
     vpc_id: pulumi.Input[str],
@@ -378,7 +362,7 @@ def target_group_and_route(
     rule = aws.lb.ListenerRule(
         f"{name}-route",
         listener_arn=listener_arn,
-        priority=listener_priority(model_name),
+        priority=priority,
         conditions=[aws.lb.ListenerRuleConditionArgs(
             path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(
                 values=[f"/{model_name}/*"]),

@@ -144,6 +144,7 @@ class SharedService(pulumi.ComponentResource):
             model = member.model
             target_group, rule = target_group_and_route(
                 f"{name}-{model.name}", model_name=model.name,
+                priority=args.rule_priorities[model.name],
                 image=ENGINE_IMAGES[model.spec.engine], port=member.port,
                 vpc_id=args.network.vpc_id, listener_arn=args.listener_arn,
                 tags=member_serving_tags(naming, host, model.name), opts=child)

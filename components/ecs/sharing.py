@@ -34,6 +34,7 @@ from components.ecs.placement import (
     TaskShape,
     download_gib,
 )
+from components.ecs.routing import priority_problems
 from components.facts import GPU_INSTANCES, GpuInstance, get_gpu_instance
 from components.sizing import estimate_memory
 
@@ -272,7 +273,11 @@ def plan_shared(config: StackConfig) -> tuple[list[SharedHost], list[str]]:
 
 def ecs_problems(config: StackConfig) -> list[str]:
     """Validation hook registered in components/platforms.py (runs after sizing)."""
-    return plan_shared(config)[1]
+    if config.platform != "ecs":
+        return []
+    pins = priority_problems([m.name for m in config.models], config.ecs.listener_priorities,
+                             f"{NAMESPACE}:ecs.listenerPriorities")
+    return plan_shared(config)[1] + pins
 
 
 def shared_hosts(config: StackConfig) -> list[SharedHost]:
