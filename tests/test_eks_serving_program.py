@@ -159,3 +159,25 @@ def test_unknown_monitoring_mode_is_a_config_error():
                     secret_keys=("llm-hosting:hfToken",))
     assert any(p.startswith("llm-hosting:eks.monitoring: 'datadog' is not accepted")
                for p in err.value.problems)
+
+
+@pytest.mark.parametrize("which", ["one", "two"])
+def test_every_helm_release_waits_for_the_system_node_group(which, request):
+    """Helm waits (atomic) for the chart's pods; on a first deploy they need the system nodes
+    (and CoreDNS on them) or the wait times out while the node group is still creating. Every
+    release, in-cluster monitoring and AMP, with and without the ALB controller, names the system
+    node group and the CoreDNS add-on among its own dependencies."""
+    graph: Graph = request.getfixturevalue(which)
+    system = graph.one("aws:eks/nodeGroup:NodeGroup", "eks-nodes-system")
+    coredns = graph.one("aws:eks/addon:Addon", "eks-addons-coredns")
+    releases = graph.of_type("kubernetes:helm.sh/v3:Release")
+    expected = {"eks-karpenter-crd", "eks-karpenter-controller", "eks-device-plugin-release",
+                "eks-observability-kube-prometheus-stack", "eks-observability-dcgm-exporter",
+                "eks-keda-release"}
+    if which == "two":
+        expected.add("eks-alb-controller-release")
+    assert {r.name for r in releases} == expected
+    late = [r.name for r in releases
+            if not {system.urn, coredns.urn} <= set(r.dependencies)
+            and r.name != "eks-karpenter-crd"]  # CRDs only: no pods to wait for
+    assert late == []

@@ -70,6 +70,8 @@ class KedaArgs:
     system_node_selector: Mapping[str, str]
     amp_workspace_arn: pulumi.Input[str] | None = None
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    release_depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    """What the Helm release waits for besides its namespace: the system node group."""
 
 
 class Keda(pulumi.ComponentResource):
@@ -108,7 +110,8 @@ class Keda(pulumi.ComponentResource):
             f"{name}-release", name=RELEASE, namespace=NAMESPACE, chart=pin.chart,
             version=pin.version, repository_opts={"repo": pin.repo},
             values=keda_values(args.system_node_selector), atomic=True, cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=deps))
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[*deps, *args.release_depends_on]))
         if args.amp_workspace_arn is not None:
             auth = amp_trigger_authentication()
             k8s.apiextensions.CustomResource(

@@ -9,6 +9,7 @@ https://github.com/NVIDIA/k8s-device-plugin#deployment-via-helm
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -51,7 +52,8 @@ class DevicePlugin(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
 
     def __init__(
-        self, name: str, provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None
+        self, name: str, provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
     ) -> None:
         super().__init__("llm-hosting:eks:DevicePlugin", name, None, opts)
         self.release = k8s.helm.v3.Release(
@@ -65,6 +67,7 @@ class DevicePlugin(pulumi.ComponentResource):
             cleanup_on_fail=True,
             max_history=10,
             values=device_plugin_values(),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider,
+                                        depends_on=list(depends_on)),
         )
         self.register_outputs({"status": self.release.status})

@@ -178,6 +178,8 @@ class LoadBalancerControllerArgs:
     vpc_id: pulumi.Input[str]
     system_node_selector: Mapping[str, str]
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    release_depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    """What the Helm release waits for besides its identity: the system node group."""
 
 
 class LoadBalancerController(pulumi.ComponentResource):
@@ -215,5 +217,6 @@ class LoadBalancerController(pulumi.ComponentResource):
                                      vpc_id=args.vpc_id,
                                      system_node_selector=args.system_node_selector),
             atomic=True, cleanup_on_fail=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[identity]))
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[identity, *args.release_depends_on]))
         self.register_outputs({})

@@ -421,6 +421,8 @@ class ObservabilityArgs:
     system_node_selector: Mapping[str, str]
     gpu_node_selector: Mapping[str, str]
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    release_depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    """What the Helm releases wait for besides the namespace: the system node group."""
 
 
 class Observability(pulumi.ComponentResource):
@@ -473,8 +475,8 @@ class Observability(pulumi.ComponentResource):
             values=stack_values(args.mode, args.system_node_selector, remote_write_url,
                                 args.region),
             atomic=True, cleanup_on_fail=True, timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, *([writer] if writer
-                                                                       else [])]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                ns, *([writer] if writer else []), *args.release_depends_on]))
         self.stack = stack
         crd_ready = pulumi.ResourceOptions(parent=self, depends_on=[ns, stack])
         dpin = args.dcgm_chart
@@ -482,7 +484,8 @@ class Observability(pulumi.ComponentResource):
             f"{name}-dcgm-exporter",
             name=DCGM_RELEASE, namespace=NAMESPACE, chart=dpin.chart, version=dpin.version,
             repository_opts={"repo": dpin.repo}, values=dcgm_values(args.gpu_node_selector),
-            atomic=True, cleanup_on_fail=True, opts=in_ns)
+            atomic=True, cleanup_on_fail=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, *args.release_depends_on]))
 
         for obj in (dcgm_service_monitor(), *(service_monitor(m) for m in args.models)):
             k8s.apiextensions.CustomResource(

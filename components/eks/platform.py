@@ -70,15 +70,19 @@ class EksPlatform(pulumi.ComponentResource):
             naming=naming, kubernetes_version=cfg.kubernetes_version,
             cluster_name=cluster.cluster_name, system_nodes=[nodes.system],
         ), child)
+        # Every Helm release waits (atomic) for its pods; on a first deploy they need the system
+        # nodes and CoreDNS on them, or the wait races the node group's creation and times out.
+        system_nodes: list[pulumi.Resource] = [nodes.system, addons.addons["coredns"]]
         karpenter = Karpenter(f"{name}-karpenter", KarpenterArgs(
             naming=naming, config=cfg, models=config.models, region=config.region,
             account=account, partition=partition, cluster_name=cluster.cluster_name,
             provider=cluster.provider,
-            depends_on=[nodes.system, addons.pod_identity_agent, addons.addons["coredns"]],
+            depends_on=[*system_nodes, addons.pod_identity_agent],
         ), child)
         self.ready = list(karpenter.ready)
         if ami_family(cfg) == "AL2023":
-            plugin = DevicePlugin(f"{name}-device-plugin", cluster.provider, child)
+            plugin = DevicePlugin(f"{name}-device-plugin", cluster.provider, child,
+                                  depends_on=system_nodes)
             self.ready.append(plugin.release)
 
         # Part 2: monitoring, KEDA, optional ALB controller, one ModelServing per model.
@@ -86,6 +90,7 @@ class EksPlatform(pulumi.ComponentResource):
             config=config, naming=naming, cluster_name=cluster.cluster_name,
             vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr, provider=cluster.provider,
             ready=self.ready, pod_identity_agent=addons.pod_identity_agent,
+            system_nodes=system_nodes,
         ))
 
         self.provider = cluster.provider

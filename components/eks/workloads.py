@@ -51,6 +51,8 @@ class ServingLayerArgs:
     ready: Sequence[pulumi.Resource]
     """Karpenter NodePools + device plugin: GPU pods are not created before capacity can be."""
     pod_identity_agent: pulumi.Resource
+    system_nodes: Sequence[pulumi.Resource] = ()
+    """The system node group and CoreDNS: every Helm release here schedules onto them."""
 
 
 def _pin(chart: str, repo: str, version: str) -> ChartPin:
@@ -72,14 +74,14 @@ def add_serving_layer(name: str, parent: pulumi.Resource, args: ServingLayerArgs
         dcgm_chart=_pin(charts.DCGM_EXPORTER_CHART, charts.DCGM_EXPORTER_REPO,
                         charts.DCGM_EXPORTER_VERSION),
         system_node_selector=system, gpu_node_selector=GPU_NODES,
-        depends_on=[args.pod_identity_agent],
+        depends_on=[args.pod_identity_agent], release_depends_on=args.system_nodes,
     ), opts)
     keda = Keda(f"{name}-keda", KedaArgs(
         naming=args.naming,
         chart=_pin(charts.KEDA_CHART, charts.KEDA_REPO, charts.KEDA_VERSION),
         cluster_name=args.cluster_name, system_node_selector=system,
         amp_workspace_arn=observability.workspace_arn,
-        depends_on=[args.pod_identity_agent],
+        depends_on=[args.pod_identity_agent], release_depends_on=args.system_nodes,
     ), opts)
     deps: list[pulumi.Resource] = [*args.ready, keda.release, args.pod_identity_agent]
     if cfg.ingress == "internal-alb":
@@ -90,6 +92,7 @@ def add_serving_layer(name: str, parent: pulumi.Resource, args: ServingLayerArgs
                        charts.AWS_LOAD_BALANCER_CONTROLLER_VERSION),
             cluster_name=args.cluster_name, region=config.region, vpc_id=args.vpc_id,
             system_node_selector=system, depends_on=[args.pod_identity_agent],
+            release_depends_on=args.system_nodes,
         ), opts)
         deps.append(alb.release)
 
