@@ -172,7 +172,9 @@ class ModelConfig(_Strict):
     instance_type: str | None = Field(
         default=None, description="EC2 name (g5.2xlarge); omitted: the cheapest that fits"
     )
-    min_replicas: int = Field(default=1, ge=0, description="replicas kept running")
+    min_replicas: int = Field(
+        default=1, ge=0, description="replicas kept running; 0 (scale to zero) outside prod only"
+    )
     max_replicas: int | None = Field(
         default=None, ge=1, description="autoscaling ceiling; default minReplicas"
     )
@@ -708,6 +710,7 @@ def parse_stack_config(
         model, model_problems = _model(i, spec, platform)
         problems += model_problems + _token_problems(i, raw_model, data)
         problems += _weights_key_problems(i, spec, region)
+        problems += _scale_to_zero_problems(i, spec, data.get("environment"))
         if model is not None:
             models.append(model)
     names = [m.name for m in specs]
@@ -741,6 +744,17 @@ def parse_stack_config(
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _scale_to_zero_problems(i: int, spec: ModelConfig, environment: Any) -> list[str]:
+    """`minReplicas: 0` is for dev/staging on every platform (docs/deploy.md): a prod model at
+    zero replicas answers its first request after idle only once a GPU instance has launched,
+    pulled the image and loaded the weights - minutes, past any client timeout."""
+    if spec.min_replicas != 0 or environment != "prod":
+        return []
+    return [f"{NAMESPACE}:models[{i}].minReplicas: 0 scales {spec.name} to zero, and the first "
+            "request after idle waits minutes for a GPU instance, the image and the weights; "
+            "use at least 1 in prod (scale to zero is for dev and staging)"]
 
 
 def _token_problems(i: int, raw_model: Any, data: Mapping[str, Any]) -> list[str]:

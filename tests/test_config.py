@@ -498,3 +498,23 @@ def test_vision_language_models_are_refused(base_config):
     (problem,) = problems(base_config)
     assert problem.startswith("llm-hosting:models[0].modelId: Qwen/Qwen2.5-VL-7B-Instruct is a "
                               "vision-language model; vLLM profiles its vision encoder unsplit")
+
+
+SCALE_TO_ZERO = ("llm-hosting:models[0].minReplicas: 0 scales llama-8b to zero, and the first "
+                 "request after idle waits minutes for a GPU instance, the image and the "
+                 "weights; use at least 1 in prod (scale to zero is for dev and staging)")
+
+
+@pytest.mark.parametrize("platform", ["sagemaker", "eks", "ecs"])
+def test_scale_to_zero_is_one_rule_on_every_platform_refused_in_prod_only(base_config, platform):
+    """docs/deploy.md: `minReplicas: 0` is dev/staging only. One check in config validation,
+    the same message whatever the platform (SageMaker used to be the only one refusing it)."""
+    base_config["llm-hosting:platform"] = platform
+    model(base_config, minReplicas=0, maxReplicas=2)
+    for environment in ("dev", "staging"):
+        base_config["llm-hosting:environment"] = environment
+        assert parse(base_config).models[0].spec.min_replicas == 0
+    base_config["llm-hosting:environment"] = "prod"
+    assert problems(base_config) == (SCALE_TO_ZERO,)
+    model(base_config, minReplicas=1)
+    assert parse(base_config).models[0].spec.min_replicas == 1

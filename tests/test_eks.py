@@ -27,11 +27,13 @@ MODELS = [
 
 
 def config(environment: str = "prod", **eks: Any) -> dict[str, Any]:
+    # prod refuses scale to zero: the 8B model keeps one (spot) replica there
+    models = MODELS if environment != "prod" else [MODELS[0], {**MODELS[1], "minReplicas": 1}]
     return {
         "aws:region": "us-east-1",
         "llm-hosting:environment": environment,
         "llm-hosting:platform": "eks",
-        "llm-hosting:models": MODELS,
+        "llm-hosting:models": models,
         "llm-hosting:eks": eks,
     }
 
@@ -158,9 +160,14 @@ def test_gpu_floor_sized_from_sizing_tainted_labelled_and_hardened(prod):
     (root,) = lt["blockDeviceMappings"]
     assert root["ebs"]["volumeSize"] >= 100 and root["ebs"]["encrypted"] == "true"
     assert root["ebs"]["volumeType"] == "gp3" and root["ebs"]["throughput"] == 1000
-    # no floor where minReplicas is 0: Karpenter provides all of it
-    assert not prod.of_type("aws:eks/nodeGroup:NodeGroup") or all(
-        r.name != "eks-nodes-gpu-llama-8b" for r in prod.of_type("aws:eks/nodeGroup:NodeGroup"))
+    spot = prod.one("aws:eks/nodeGroup:NodeGroup", "eks-nodes-gpu-llama-8b").inputs
+    assert spot["capacityType"] == "SPOT" and spot["scalingConfig"]["minSize"] == 1
+
+
+def test_no_gpu_floor_where_min_replicas_is_zero(bottlerocket):
+    """Karpenter provides all of a scale-to-zero model's capacity (dev/staging only)."""
+    groups = {r.name for r in bottlerocket.of_type("aws:eks/nodeGroup:NodeGroup")}
+    assert groups == {"eks-nodes-system", "eks-nodes-gpu-llama-70b"}
 
 
 def _ints(d: dict[str, Any]) -> dict[str, Any]:
@@ -223,7 +230,8 @@ def test_node_groups_and_launch_templates_are_requests_the_apis_accept(stack, re
     graph = request.getfixturevalue(stack)
     groups = graph.of_type("aws:eks/nodeGroup:NodeGroup")
     templates = graph.of_type("aws:ec2/launchTemplate:LaunchTemplate")
-    assert len(groups) == len(templates) == 2  # system + the 70B floor
+    # system + the 70B floor (+ the 8B spot floor in prod, where it cannot scale to zero)
+    assert len(groups) == len(templates) == (3 if stack == "prod" else 2)
     for ng in groups:
         assert request_problems("eks", "CreateNodegroup", create_nodegroup(ng.inputs)) == [], \
             ng.name

@@ -41,8 +41,8 @@ MODELS = [
 ]
 
 
-def _config(models: list[dict[str, Any]]) -> StackConfig:
-    raw = {"aws:region": "us-east-1", "llm-hosting:environment": "prod",
+def _config(models: list[dict[str, Any]], environment: str = "prod") -> StackConfig:
+    raw = {"aws:region": "us-east-1", "llm-hosting:environment": environment,
            "llm-hosting:platform": "eks", "llm-hosting:models": json.dumps(models)}
     return parse_config(raw, project="llm-hosting", stack="prod")
 
@@ -349,7 +349,7 @@ def test_scaled_object_signs_amp_queries_with_keda_identity(hub_model):
 
 
 def test_scale_to_zero_is_expressible(hub_model):
-    model = _config([{**MODELS[1], "minReplicas": 0, "maxReplicas": 2}]).models[0]
+    model = _config([{**MODELS[1], "minReplicas": 0, "maxReplicas": 2}], "staging").models[0]
     so = srv.scaled_object(model, srv.MetricsSource("http://p:9090"))
     assert so["spec"]["minReplicaCount"] == 0
     kubernetes_validate.validate(srv.equivalent_hpa(so), K8S, strict=True)

@@ -130,13 +130,6 @@ def test_an_engine_whose_dlc_is_not_in_the_region_is_rejected():
     assert sagemaker_problems(dataclasses.replace(tgi, region="ap-south-2")) == []
 
 
-def test_scale_to_zero_is_refused_in_prod_only():
-    models = [{**BASE["llm-hosting:models"][0], "minReplicas": 0}]
-    assert sagemaker_problems(parse(models=models)) == []
-    (problem,) = platform_problems(models=models, environment="prod")
-    assert problem.startswith("llm-hosting:models[0].minReplicas: 0 scales llama-8b to zero")
-
-
 def test_data_capture_needs_a_destination():
     (problem,) = platform_problems(sagemaker={"dataCapturePercent": 20})
     assert problem == ("llm-hosting:sagemaker.dataCaptureS3Uri: required when "

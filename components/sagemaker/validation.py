@@ -45,11 +45,6 @@ def sagemaker_problems(config: StackConfig) -> list[str]:
                 f"{mp}.engine: the {image.repository} DLC for engine '{model.spec.engine}' is "
                 f"not published in {config.region}; use another engine or one of: {regions}"
             )
-        if model.spec.min_replicas == 0 and config.environment == "prod":
-            problems.append(
-                f"{mp}.minReplicas: 0 scales {model.name} to zero, and the first request after "
-                "idle fails for the minutes an instance takes to start; use at least 1 in prod"
-            )
 
     plans = plan_variants(config)
     if len(plans) > MAX_PRODUCTION_VARIANTS:
