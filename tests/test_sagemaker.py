@@ -667,3 +667,59 @@ def test_data_capture_can_write_as_the_execution_role():
     statements = json.loads(off.one("aws:iam/rolePolicy:RolePolicy", "sagemaker-role-policy")
                             .inputs["policy"])["Statement"]
     assert not [s for s in statements if s["Sid"] == "WriteDataCapture"]
+
+
+# --- log groups: created first, encrypted, retained, protected in prod ----------------------
+
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+
+@pytest.fixture(scope="module")
+def prod() -> Graph:
+    return run_program({**copy.deepcopy(ONE_MODEL), "llm-hosting:environment": "prod",
+                        "llm-hosting:sagemaker": {}}, stack="prod")
+
+
+@pytest.mark.parametrize(("which", "days", "protected"),
+                         [("one", 30, False), ("three", 90, False), ("prod", 365, True)])
+def test_endpoint_and_component_log_groups_exist_encrypted_before_sagemaker_writes(
+        which, days, protected, request):
+    """SageMaker creates a missing group itself, unencrypted and never expiring; the program
+    creates `/aws/sagemaker/Endpoints/<endpoint>` and `/aws/sagemaker/InferenceComponents/<ic>`
+    first, with the endpoint's logs key and the environment's retention."""
+    graph: Graph = request.getfixturevalue(which)
+    endpoint = graph.one(EP)
+    key = graph.one("aws:kms/key:Key", "sagemaker-logs-key")
+    groups = {g.inputs["name"]: g for g in graph.of_type(LOG_GROUP)
+              if g.inputs["name"].startswith("/aws/sagemaker/")}
+    components = {ic.inputs["inferenceComponentName"]: ic for ic in graph.of_type(IC)}
+    assert set(groups) == {f"/aws/sagemaker/Endpoints/{endpoint.inputs['name']}"} | {
+        f"/aws/sagemaker/InferenceComponents/{name}" for name in components}
+    for name, group in groups.items():
+        assert group.inputs["kmsKeyId"] == key.outputs["arn"], name
+        assert group.inputs["retentionInDays"] == days, name
+        assert group.protect is protected and key.protect is protected
+        assert request_problems("logs", "CreateLogGroup", {
+            "logGroupName": name, "kmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/k",
+            "tags": group.inputs["tags"]}) == [], name
+    # the endpoint and each component wait for their own group
+    assert groups[f"/aws/sagemaker/Endpoints/{endpoint.inputs['name']}"].urn in \
+        endpoint.dependencies
+    for name, ic in components.items():
+        assert groups[f"/aws/sagemaker/InferenceComponents/{name}"].urn in ic.dependencies
+
+
+def test_logs_key_lets_cloudwatch_logs_use_it_for_exactly_these_log_groups(three):
+    key = three.one("aws:kms/key:Key", "sagemaker-logs-key")
+    policy = json.loads(key.inputs["policy"])
+    admin, logs = policy["Statement"]
+    assert admin["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert logs["Principal"] == {"Service": "logs.us-west-2.amazonaws.com"}
+    assert "kms:*" not in logs["Action"] and "kms:GenerateDataKey*" in logs["Action"]
+    names = sorted(g.inputs["name"] for g in three.of_type(LOG_GROUP)
+                   if g.inputs["name"].startswith("/aws/sagemaker/"))
+    (operator,) = logs["Condition"]
+    assert operator == "ArnLike"  # the operator AWS documents for this key
+    assert sorted(logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]) == [
+        f"arn:aws:logs:us-west-2:123456789012:log-group:{n}" for n in names]
+    assert len(names) == 4  # the endpoint + three components

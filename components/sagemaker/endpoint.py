@@ -131,6 +131,8 @@ class ServingEndpointArgs:
     hub_egress: bool
     """Some model downloads from the Hub: HTTPS to the internet, and no network isolation
     (isolation is endpoint-wide in inference-component mode)."""
+    log_group: pulumi.Resource | None = None
+    """`/aws/sagemaker/Endpoints/<name>`: created first, or SageMaker creates it unencrypted."""
 
 
 class ServingEndpoint(pulumi.ComponentResource):
@@ -204,7 +206,8 @@ class ServingEndpoint(pulumi.ComponentResource):
                 },
             },
             tags=naming.tags(),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                depends_on=[args.log_group] if args.log_group is not None else [])),
         )
         self.endpoint_name = endpoint.name
         self.register_outputs(

@@ -107,6 +107,8 @@ class ModelDeploymentArgs:
     """Endpoint-wide in inference-component mode: true only when no model needs the Hub."""
     hf_token: Any  # secret Output or None
     topic_arn: str | None
+    log_group: pulumi.Resource | None = None
+    """`/aws/sagemaker/InferenceComponents/<name>`: created first (see `logs`)."""
 
 
 class ModelDeployment(pulumi.ComponentResource):
@@ -164,7 +166,9 @@ class ModelDeployment(pulumi.ComponentResource):
                 },
             },
             tags=[{"key": k, "value": v} for k, v in sorted(tags.items())],
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["runtimeConfig"]),
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=["runtimeConfig"],
+                depends_on=[args.log_group] if args.log_group is not None else []),
         )
         self.inference_component_name = component.inference_component_name.apply(
             lambda n: n or args.inference_component_name

@@ -25,6 +25,7 @@ from components.sagemaker.dashboard import DashboardArgs, EndpointDashboard
 from components.sagemaker.endpoint import ServingEndpoint, ServingEndpointArgs
 from components.sagemaker.iam import ExecutionRole, ExecutionRoleArgs
 from components.sagemaker.inference_components import ModelDeployment, ModelDeploymentArgs
+from components.sagemaker.logs import EndpointLogs, EndpointLogsArgs
 from components.sagemaker.packing import plan_variants
 from components.tags import Naming
 
@@ -132,6 +133,13 @@ class SageMakerPlatform(pulumi.ComponentResource):
             ),
             child,
         )
+        # Before the endpoint and the components: SageMaker would create them unencrypted.
+        logs = EndpointLogs(
+            f"{name}-logs",
+            EndpointLogsArgs(naming=naming, region=config.region, endpoint_name=endpoint_name,
+                             inference_component_names=ic_names),
+            child,
+        )
         alarms = EndpointAlarms(
             f"{name}-alarms", EndpointAlarmsArgs(naming, endpoint_name, plans, topic), child
         )
@@ -149,6 +157,7 @@ class SageMakerPlatform(pulumi.ComponentResource):
                 vpc_cidr=network.vpc_cidr,
                 subnet_ids=network.private_subnet_ids,
                 hub_egress=hub_egress,
+                log_group=logs.endpoint_log_group,
             ),
             child,
         )
@@ -175,6 +184,7 @@ class SageMakerPlatform(pulumi.ComponentResource):
                     network_isolation=not hub_egress,
                     hf_token=config.hf_token,
                     topic_arn=topic,
+                    log_group=logs.component_log_groups[model],
                 ),
                 child,
             )
