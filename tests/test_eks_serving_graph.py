@@ -261,9 +261,52 @@ def test_amp_alerts_reach_an_encrypted_topic_only_the_workspace_may_publish_to(a
     assert sns["topic_arn"] == topic.outputs["arn"] and sns["sigv4"] == {"region": "us-east-1"}
 
 
-def test_in_cluster_mode_creates_no_alert_topic(graph):
-    assert not graph.of_type("aws:sns/topic:Topic")
+def test_in_cluster_alertmanager_publishes_every_alert_to_the_encrypted_topic(graph):
+    """The chart's default route ends in a `null` receiver that drops every alert. In-cluster
+    mode routes them to the same kind of encrypted SNS topic AMP mode uses, published with
+    Alertmanager's own Pod Identity, scoped to the topic and its key."""
+    topic = graph.one("aws:sns/topic:Topic", "obs-alerts")
+    key = graph.one("aws:kms/key:Key", "obs-alerts-key")
+    assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
     assert not graph.of_type("aws:amp/alertManagerDefinition:AlertManagerDefinition")
+    # no service principal anywhere: the publisher is an IAM role of this account
+    key_policy = json.loads(key.inputs["policy"])
+    assert [s["Sid"] for s in key_policy["Statement"]] == ["AccountAdministration"]
+    (deny,) = json.loads(graph.one("aws:sns/topicPolicy:TopicPolicy", "obs-alerts-policy")
+                         .inputs["policy"])["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}}
+
+    values = graph.one(RELEASE, "obs-kube-prometheus-stack").inputs["values"]["alertmanager"]
+    assert values["enabled"] is True
+    assert values["serviceAccount"] == {"create": True, "name": "alertmanager"}
+    config = values["config"]
+    assert config["route"]["receiver"] == "sns"
+    # Watchdog (always firing, a dead man's switch) stays on the chart's null receiver
+    assert config["route"]["routes"] == [{"receiver": "null",
+                                          "matchers": ['alertname = "Watchdog"']}]
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert set(receivers) == {"null", "sns"} and receivers["null"] == {"name": "null"}
+    (sns,) = receivers["sns"]["sns_configs"]
+    assert sns["topic_arn"] == topic.outputs["arn"]
+    assert sns["sigv4"] == {"region": "us-east-1"}
+    # Alertmanager v0.31 SNSConfig keys (prometheus/alertmanager config/notifiers.go)
+    assert set(sns) <= {"send_resolved", "http_config", "api_url", "sigv4", "topic_arn",
+                        "phone_number", "target_arn", "subject", "message", "attributes"}
+
+    assoc = graph.one("aws:eks/podIdentityAssociation:PodIdentityAssociation",
+                      "obs-alertmanager-identity")
+    assert (assoc.inputs["namespace"], assoc.inputs["serviceAccount"]) == (
+        "monitoring", "alertmanager")
+    assert assoc.urn in graph.one(RELEASE, "obs-kube-prometheus-stack").dependencies
+    policy = json.loads(graph.one("aws:iam/rolePolicy:RolePolicy", "obs-alertmanager-publish")
+                        .inputs["policy"])
+    publish, kms = policy["Statement"]
+    assert publish["Action"] == ["sns:Publish"] and publish["Resource"] == [
+        topic.outputs["arn"]]
+    assert set(kms["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    assert kms["Resource"] == [key.outputs["arn"]]
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "sns.us-east-1.amazonaws.com"}}
 
 
 def test_internal_alb_per_model_with_controller_identity(amp):

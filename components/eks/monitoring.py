@@ -1,7 +1,9 @@
 """Observability for vLLM on EKS: scrape, alert, dashboard, GPU telemetry.
 
 `monitoring: kube-prometheus-stack` (default) runs Prometheus, Alertmanager and Grafana in the
-cluster on the system nodes: nothing to provision outside the stack, and alerts work on day one.
+cluster on the system nodes, and Alertmanager publishes every alert to a KMS-encrypted SNS topic
+(output `alertsTopicArn`) with its own Pod Identity: the chart's default route ends in a `null`
+receiver that drops every alert.
 `monitoring: amp` keeps the Prometheus Operator but runs Prometheus in agent mode, remote-writing
 (SigV4, Pod Identity) to an Amazon Managed Prometheus workspace; the alert rules are loaded into
 the workspace's rules namespace instead, because an agent evaluates no rules, and AMP's alert
@@ -49,6 +51,9 @@ NAMESPACE = "monitoring"
 STACK_RELEASE = "kube-prometheus-stack"
 DCGM_RELEASE = "dcgm-exporter"
 PROMETHEUS_SERVICE_ACCOUNT = "prometheus"
+ALERTMANAGER_SERVICE_ACCOUNT = "alertmanager"
+"""Set in the chart values (`alertmanager.serviceAccount.name`), so the Pod Identity association
+names it; the chart's default would be `<fullname>-alertmanager`."""
 PROMETHEUS_PORT = 9090
 DASHBOARD_LABEL = "grafana_dashboard"  # the kube-prometheus-stack Grafana sidecar's default
 
@@ -269,7 +274,8 @@ def _system(selector: Mapping[str, str]) -> dict[str, Any]:
 
 
 def stack_values(mode: Monitoring, system_node_selector: Mapping[str, str],
-                 remote_write_url: Any = None, region: str | None = None) -> dict[str, Any]:
+                 remote_write_url: Any = None, region: str | None = None,
+                 alerts_topic_arn: Any = None) -> dict[str, Any]:
     """kube-prometheus-stack values: operator + Prometheus (+ Alertmanager, Grafana in-cluster).
 
     EKS runs the control plane, so its scrape jobs (etcd, scheduler, controller manager, proxy
@@ -307,8 +313,13 @@ def stack_values(mode: Monitoring, system_node_selector: Mapping[str, str],
             "serviceAccount": {"create": True, "name": PROMETHEUS_SERVICE_ACCOUNT},
             "prometheusSpec": prometheus_spec,
         },
-        "alertmanager": {"enabled": not amp,
-                         "alertmanagerSpec": _system(system_node_selector)},
+        "alertmanager": {
+            "enabled": not amp,
+            "alertmanagerSpec": _system(system_node_selector),
+            "serviceAccount": {"create": True, "name": ALERTMANAGER_SERVICE_ACCOUNT},
+            **({"config": in_cluster_alertmanager_config(alerts_topic_arn, str(region))}
+               if not amp and alerts_topic_arn is not None else {}),
+        },
         "grafana": {
             "enabled": not amp,
             "adminPassword": "",
@@ -336,6 +347,19 @@ and is truncated or rejected, so AMP's guide recommends a short template.
 https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-receiver-config.html"""
 
 
+def _sns_receiver(topic_arn: Any, region: str) -> dict[str, Any]:
+    """One SNS receiver, signed with SigV4 in `region` by the default credential chain (AMP's
+    own identity, or Alertmanager's Pod Identity). Alertmanager v0.31 `SNSConfig` keys:
+    prometheus/alertmanager config/notifiers.go."""
+    return {"name": "sns", "sns_configs": [{
+        "topic_arn": topic_arn, "sigv4": {"region": region}, "subject": ALERT_SUBJECT,
+    }]}
+
+
+_ROUTE = {"receiver": "sns", "group_by": ["alertname", "namespace", "model_name"],
+          "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
+
+
 def alertmanager_definition(topic_arn: str, region: str) -> str:
     """AMP alert manager definition: every alert to one SNS topic, grouped per model.
 
@@ -343,44 +367,73 @@ def alertmanager_definition(topic_arn: str, region: str) -> str:
     config is a YAML string under `alertmanager_config`.
     https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-config.html
     """
-    config = {
-        "route": {"receiver": "sns", "group_by": ["alertname", "namespace", "model_name"],
-                  "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"},
-        "receivers": [{"name": "sns", "sns_configs": [{
-            "topic_arn": topic_arn, "sigv4": {"region": region}, "subject": ALERT_SUBJECT,
-        }]}],
-    }
+    config = {"route": dict(_ROUTE), "receivers": [_sns_receiver(topic_arn, region)]}
     inner = yaml.safe_dump(config, sort_keys=False, width=1000)
     return "alertmanager_config: |\n" + textwrap.indent(inner, "  ")
 
 
-def alerts_topic_policy(*, topic_arn: str, workspace_arn: str, account: str) -> dict[str, Any]:
-    """Only this stack's AMP workspace may publish to the alerts topic, over TLS.
+def in_cluster_alertmanager_config(topic_arn: Any, region: str) -> dict[str, Any]:
+    """`alertmanager.config` chart values: every alert to the SNS topic, grouped per model, and
+    the chart's always-firing `Watchdog` (a dead man's switch for an external monitor) to `null`
+    as the chart routes it. Helm deep-merges maps with the chart defaults, so `global`,
+    `inhibit_rules` and `templates` stay the chart's; the lists set here replace theirs.
+    kube-prometheus-stack 82.6.0 values.yaml `alertmanager.config`."""
+    return {
+        "route": {**_ROUTE, "routes": [
+            {"receiver": "null", "matchers": ['alertname = "Watchdog"']}]},
+        "receivers": [{"name": "null"}, _sns_receiver(topic_arn, region)],
+    }
+
+
+def alerts_topic_policy(*, topic_arn: str, workspace_arn: str | None, account: str
+                        ) -> dict[str, Any]:
+    """Over TLS only; in `amp` mode this stack's AMP workspace may publish (a service principal
+    needs the topic policy). In-cluster Alertmanager is an IAM role of this account: its own
+    policy grants the publish, no topic-policy statement needed.
     https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-receiver-AMPpermission.html"""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "AmpWorkspacePublishes", "Effect": "Allow",
-         "Principal": {"Service": "aps.amazonaws.com"},
-         "Action": ["sns:Publish", "sns:GetTopicAttributes"], "Resource": topic_arn,
-         "Condition": {"ArnEquals": {"aws:SourceArn": workspace_arn},
-                       "StringEquals": {"aws:SourceAccount": account}}},
+    statements: list[dict[str, Any]] = []
+    if workspace_arn is not None:
+        statements.append(
+            {"Sid": "AmpWorkspacePublishes", "Effect": "Allow",
+             "Principal": {"Service": "aps.amazonaws.com"},
+             "Action": ["sns:Publish", "sns:GetTopicAttributes"], "Resource": topic_arn,
+             "Condition": {"ArnEquals": {"aws:SourceArn": workspace_arn},
+                           "StringEquals": {"aws:SourceAccount": account}}})
+    statements.append(
         {"Sid": "DenyHTTP", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
-         "Resource": topic_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-    ]}
+         "Resource": topic_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
-def alerts_key_policy(*, account: str, partition: str) -> dict[str, Any]:
-    """Key of the encrypted alerts topic: the account administers it (and delegates to IAM);
-    AMP may generate data keys for what it publishes, on behalf of this account only. An AWS
-    managed `alias/aws/sns` key cannot grant a service principal, hence a customer key.
+def alerts_key_policy(*, account: str, partition: str, amp: bool = True) -> dict[str, Any]:
+    """Key of the encrypted alerts topic: the account administers it (and delegates to IAM, so
+    the in-cluster Alertmanager's role may use it through its own policy); with `amp`, AMP may
+    generate data keys for what it publishes, on behalf of this account only. An AWS managed
+    `alias/aws/sns` key cannot grant a service principal, hence a customer key.
     https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html"""
-    return {"Version": "2012-10-17", "Statement": [
+    statements: list[dict[str, Any]] = [
         {"Sid": "AccountAdministration", "Effect": "Allow",
          "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-         "Action": "kms:*", "Resource": "*"},
-        {"Sid": "AmpPublishesEncrypted", "Effect": "Allow",
-         "Principal": {"Service": "aps.amazonaws.com"},
-         "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
-         "Condition": {"StringEquals": {"aws:SourceAccount": account}}},
+         "Action": "kms:*", "Resource": "*"}]
+    if amp:
+        statements.append(
+            {"Sid": "AmpPublishesEncrypted", "Effect": "Allow",
+             "Principal": {"Service": "aps.amazonaws.com"},
+             "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
+             "Condition": {"StringEquals": {"aws:SourceAccount": account}}})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def alerts_publish_policy(*, topic_arn: str, key_arn: str, region: str) -> dict[str, Any]:
+    """In-cluster Alertmanager's role: publish to the alerts topic, and the two key operations
+    SNS performs for a publisher to an encrypted topic, only through SNS in this region.
+    https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#sns-what-permissions-for-sse"""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "PublishAlerts", "Effect": "Allow", "Action": ["sns:Publish"],
+         "Resource": [topic_arn]},
+        {"Sid": "EncryptForTheTopic", "Effect": "Allow",
+         "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": [key_arn],
+         "Condition": {"StringEquals": {"kms:ViaService": f"sns.{region}.amazonaws.com"}}},
     ]}
 
 
@@ -430,8 +483,9 @@ class Observability(pulumi.ComponentResource):
 
     metrics: MetricsSource
     workspace_arn: pulumi.Output[str] | None
-    alerts_topic_arn: pulumi.Output[str] | None
-    """`amp` only: the SNS topic AMP's alert manager publishes to; subscribe on-call to it."""
+    alerts_topic_arn: pulumi.Output[str]
+    """The SNS topic every alert is published to (by AMP's alert manager or the in-cluster
+    Alertmanager); subscribe on-call to it."""
 
     def __init__(self, name: str, args: ObservabilityArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -446,8 +500,7 @@ class Observability(pulumi.ComponentResource):
 
         remote_write_url: Any = None
         self.workspace_arn = None
-        self.alerts_topic_arn = None
-        writer = None
+        writer: aws.eks.PodIdentityAssociation | None = None
         if amp:
             # Metric history is the one stateful thing here: protected in prod.
             workspace = aws.amp.Workspace(
@@ -466,6 +519,7 @@ class Observability(pulumi.ComponentResource):
             self.alerts_topic_arn = self._alert_routing(name, args, workspace)
         else:
             self.metrics = MetricsSource(server_address=in_cluster_prometheus_url())
+            self.alerts_topic_arn, writer = self._in_cluster_alert_routing(name, args)
 
         pin = args.stack_chart
         stack = k8s.helm.v3.Release(
@@ -473,7 +527,7 @@ class Observability(pulumi.ComponentResource):
             name=STACK_RELEASE, namespace=NAMESPACE, chart=pin.chart, version=pin.version,
             repository_opts={"repo": pin.repo},
             values=stack_values(args.mode, args.system_node_selector, remote_write_url,
-                                args.region),
+                                args.region, None if amp else self.alerts_topic_arn),
             atomic=True, cleanup_on_fail=True, timeout=900,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[
                 ns, *([writer] if writer else []), *args.release_depends_on]))
@@ -502,30 +556,69 @@ class Observability(pulumi.ComponentResource):
         self.register_outputs({"prometheusUrl": self.metrics.server_address,
                                "alertsTopicArn": self.alerts_topic_arn})
 
-    def _alert_routing(self, name: str, args: ObservabilityArgs,
-                       workspace: aws.amp.Workspace) -> pulumi.Output[str]:
-        """AMP evaluates the rules; without an alert manager definition the firing alerts go
-        nowhere. Route them to a KMS-encrypted SNS topic only this workspace may publish to."""
+    def _alerts_topic(self, name: str, args: ObservabilityArgs,
+                      workspace_arn: pulumi.Output[str] | None
+                      ) -> tuple[aws.kms.Key, aws.sns.Topic, aws.sns.TopicPolicy]:
+        """The KMS-encrypted alerts topic (same names in both modes), TLS only; AMP's workspace
+        may publish to it in `amp` mode."""
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         account = aws.get_caller_identity_output(opts=invoke).account_id
         partition = aws.get_partition_output(opts=invoke).partition
         tags = args.naming.tags()
+        amp = workspace_arn is not None
         key = aws.kms.Key(
-            f"{name}-alerts-key", description="llm-hosting: AMP alerts SNS topic",
+            f"{name}-alerts-key",
+            description="llm-hosting: AMP alerts SNS topic" if amp
+            else "llm-hosting: Alertmanager alerts SNS topic",
             enable_key_rotation=True, deletion_window_in_days=30,
             policy=pulumi.Output.all(account, partition).apply(
-                lambda ap: json.dumps(alerts_key_policy(account=ap[0], partition=ap[1]))),
+                lambda ap: json.dumps(alerts_key_policy(account=ap[0], partition=ap[1],
+                                                        amp=amp))),
             tags=tags, opts=child)
         topic = aws.sns.Topic(
             f"{name}-alerts", name=args.naming.physical("alerts"), kms_master_key_id=key.arn,
             tags=tags, opts=child)
         policy = aws.sns.TopicPolicy(
             f"{name}-alerts-policy", arn=topic.arn,
-            policy=pulumi.Output.all(topic.arn, workspace.arn, account).apply(
+            policy=pulumi.Output.all(topic.arn, workspace_arn, account).apply(
                 lambda v: json.dumps(alerts_topic_policy(
                     topic_arn=v[0], workspace_arn=v[1], account=v[2]))),
             opts=child)
+        return key, topic, policy
+
+    def _in_cluster_alert_routing(self, name: str, args: ObservabilityArgs
+                                  ) -> tuple[pulumi.Output[str], aws.eks.PodIdentityAssociation]:
+        """The chart's Alertmanager routes every alert to a `null` receiver. Route them to the
+        encrypted topic instead, published with Alertmanager's own Pod Identity (v0.31's SNS
+        notifier loads the AWS SDK's default credential chain, which reads the EKS Pod Identity
+        agent's credentials). The association exists before the chart, so the pod starts with
+        credentials."""
+        key, topic, _ = self._alerts_topic(name, args, None)
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        _, association = pod_identity_role(
+            role_name=f"{name}-alertmanager-role",
+            policy_name=f"{name}-alertmanager-publish",
+            association_name=f"{name}-alertmanager-identity",
+            description="Alertmanager: publish alerts to the encrypted SNS topic",
+            account=account.account_id,
+            cluster_name=args.cluster_name,
+            namespace=NAMESPACE,
+            service_account=ALERTMANAGER_SERVICE_ACCOUNT,
+            policy=pulumi.Output.all(topic.arn, key.arn).apply(
+                lambda tk: json.dumps(alerts_publish_policy(
+                    topic_arn=tk[0], key_arn=tk[1], region=args.region))),
+            tags=args.naming.tags(),
+            opts=pulumi.ResourceOptions(parent=self),
+            depends_on=args.depends_on,
+        )
+        return topic.arn, association
+
+    def _alert_routing(self, name: str, args: ObservabilityArgs,
+                       workspace: aws.amp.Workspace) -> pulumi.Output[str]:
+        """AMP evaluates the rules; without an alert manager definition the firing alerts go
+        nowhere. Route them to a KMS-encrypted SNS topic only this workspace may publish to."""
+        _, topic, policy = self._alerts_topic(name, args, workspace.arn)
         aws.amp.AlertManagerDefinition(
             f"{name}-alertmanager", workspace_id=workspace.id,
             definition=topic.arn.apply(lambda arn: alertmanager_definition(arn, args.region)),

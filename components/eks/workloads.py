@@ -112,8 +112,5 @@ def add_serving_layer(name: str, parent: pulumi.Resource, args: ServingLayerArgs
         ), opts)
         endpoints[model.name] = cluster_url(model)
         commands[model.name] = port_forward_command(model)
-    exports: dict[str, Any] = {"endpoints": endpoints, "invokeCommands": commands,
-                               "monitoring": cfg.monitoring}
-    if observability.alerts_topic_arn is not None:
-        exports["alertsTopicArn"] = observability.alerts_topic_arn
-    return exports
+    return {"endpoints": endpoints, "invokeCommands": commands, "monitoring": cfg.monitoring,
+            "alertsTopicArn": observability.alerts_topic_arn}
