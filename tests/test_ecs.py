@@ -413,7 +413,7 @@ def test_service_spreads_base_on_demand_and_burst_to_spot_without_dropping_capac
     shape = task_shape(parse_config(
         read_stack_file(ROOT / "Pulumi.staging.yaml").config, project="p", stack="s",
     ).models[0])
-    assert svc["healthCheckGracePeriodSeconds"] >= shape.load_seconds
+    assert svc["healthCheckGracePeriodSeconds"] >= shape.task_startup_seconds
     assert svc["networkConfiguration"]["assignPublicIp"] is False
 
 

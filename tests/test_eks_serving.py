@@ -254,6 +254,58 @@ def test_s3_weights_stream_with_runai_and_quantization_flag(s3_model, hub_model)
     assert "--load-format" not in hub and "--quantization" not in hub
 
 
+#: The keys and types vLLM v0.12.0's RunaiModelStreamerLoader reads from
+#: `--model-loader-extra-config` (vllm/model_executor/model_loader/runai_streamer_loader.py at tag
+#: v0.12.0: `isinstance(..., bool)` for `distributed`, `isinstance(..., int)` for the other two).
+#: A misspelt key or a string value is ignored there without a word, so the test holds us to it.
+VLLM_0_12_STREAMER_KEYS = {"distributed": bool, "concurrency": int, "memory_limit": int}
+
+
+def _streamer(model: Model) -> dict[str, Any]:
+    """The streamer config as the Deployment's container runs it."""
+    args = _deployment(model)["spec"]["template"]["spec"]["containers"][0]["args"]
+    return json.loads(args[args.index("--model-loader-extra-config") + 1])
+
+
+def test_tensor_parallel_s3_model_streams_in_distributed_mode_with_a_bounded_buffer(s3_model):
+    """Without `distributed` vLLM v0.12.0 passes is_distributed=False and each of the four
+    ranks streams all 141 GB; without `memory_limit` the distributed streamer buffers without
+    limit (RUNAI_STREAMER_MEMORY_LIMIT=-1)."""
+    config = _streamer(s3_model)
+    assert config == {"distributed": True, "concurrency": 8, "memory_limit": 2 * 1024**3}
+    for key, value in config.items():
+        assert type(value) is VLLM_0_12_STREAMER_KEYS[key], key
+    # the buffer holds the checkpoint's largest tensor: the 128256 x 8192 bf16 embedding
+    assert config["memory_limit"] >= 128256 * 8192 * 2
+    # and the pod's memory holds every rank's buffer, the workers and /dev/shm
+    container = _deployment(s3_model)["spec"]["template"]["spec"]["containers"][0]
+    limit = int(container["resources"]["limits"]["memory"].removesuffix("Gi")) * 1024**3
+    assert container["resources"]["requests"]["memory"] == container["resources"]["limits"][
+        "memory"]
+    assert limit >= 4 * config["memory_limit"] + srv.shm_size_gib(s3_model) * 1024**3
+
+
+def test_single_gpu_s3_model_streams_alone_and_hub_models_use_no_streamer(hub_model):
+    one = _config([{**MODELS[1], "weightsUri": "s3://weights-bucket/qwen/"}]).models[0]
+    assert one.spec.gpus_per_replica == 1
+    assert _streamer(one) == {"concurrency": 8, "memory_limit": 2 * 1024**3}
+    assert "--model-loader-extra-config" not in srv.vllm_args(hub_model)
+
+
+def test_streamer_buffer_grows_past_the_largest_tensor_and_pod_memory_follows():
+    """Gemma 2 9B ships float32: its 256000 x 3584 embedding is 3.4 GiB on disk, so the buffer
+    is 3.5 GiB; on a host whose memory share is smaller than what the streamer and the workers
+    need, the pod asks for the need (Karpenter then picks a larger admitted type)."""
+    import dataclasses
+    gemma = _config([{"name": "gemma", "modelId": "google/gemma-2-9b-it",
+                      "weightsUri": "s3://weights-bucket/gemma/"}]).models[0]
+    assert srv.largest_tensor_bytes(gemma) == 256000 * 3584 * 4
+    assert srv.streamer_buffer_bytes(gemma) == 3.5 * 1024**3
+    small = dataclasses.replace(gemma.instance, memory_mib=8 * 1024)  # 6 GiB share at 75%
+    memory = srv.pod_resources(gemma, [small])["limits"]["memory"]
+    assert memory == f"{srv.pod_memory_floor_gib(gemma)}Gi" == "12Gi"  # 6 + 3.5 + 2, rounded up
+
+
 def test_pod_resources_fit_every_host_the_pool_may_launch(models):
     from components.eks.nodepool import gpu_requirements
     from components.facts.gpus import GPU_INSTANCES

@@ -94,6 +94,12 @@ def test_vllm_args_follow_config_and_sizing(two):
     assert args[0] == "s3://weights-bucket/llama-3.3-70b"
     assert flags["--tensor-parallel-size"] == "4" and flags["--max-model-len"] == "8192"
     assert flags["--quantization"] == "fp8" and flags["--load-format"] == "runai_streamer"
+    # four ranks stream a quarter each (distributed mode), each with a bounded CPU buffer
+    streamer = json.loads(flags["--model-loader-extra-config"])
+    assert streamer == {"distributed": True, "concurrency": 8, "memory_limit": 2 * 1024**3}
+    memory = dep.inputs["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"][
+        "memory"]
+    assert int(memory.removesuffix("Gi")) >= 4 * 2 + 4 * 4  # the four buffers + /dev/shm
 
 
 def test_two_models_two_stacks_one_shared_monitoring_and_autoscaler(two):

@@ -15,11 +15,16 @@ from components.facts.images import SAGEMAKER_IMAGES
 from components.offline import RecordingMocks, run_program
 from components.platforms import parse_config
 from components.sagemaker.api import sagemaker_instance_types
-from components.sagemaker.containers import engine_environment, startup_timeout_seconds
+from components.sagemaker.containers import (
+    MAX_STARTUP_SECONDS,
+    engine_environment,
+    startup_timeouts,
+)
 from components.sagemaker.endpoint import volume_kms_allowed
 from components.sagemaker.iam import execution_policy
 from components.sagemaker.packing import instances_needed, plan_variants
 from components.sagemaker.validation import sagemaker_problems
+from components.startup import estimate_for_model
 from tests.aws_api import request_problems
 
 BASE: dict[str, Any] = {
@@ -203,13 +208,19 @@ def test_engine_environment_per_dlc():
     assert not any(k.startswith("HF_TOKEN") for k in {**tgi, **lmi})
 
 
-def test_startup_timeouts_grow_with_the_weights():
+def test_startup_timeouts_come_from_the_startup_model_within_the_api_maximum():
     small = parse().models[0]
     large = parse(models=[{"name": "big", "modelId": "meta-llama/Llama-3.1-70B-Instruct",
                            "gpusPerReplica": 8, "instanceType": "p4de.24xlarge",
                            "weightsUri": "s3://weights-bucket/llama-70b"}]).models[0]
-    assert startup_timeout_seconds(small) == 600 + 10 * 17  # 16.06 GB of bf16 weights
-    assert 600 < startup_timeout_seconds(small) < startup_timeout_seconds(large) <= 3600
+    # 8B from S3: the copy (16 GB at 85 MB/s, x1.5 = 284 s) and the start (48 s load + 180 s
+    # warm-up, x1.5) are both under the 600 s floor
+    assert startup_timeouts(small) == type(startup_timeouts(small))(600, 600)
+    big = startup_timeouts(large)
+    estimate = estimate_for_model(large, "sagemaker")
+    assert big.model_download_seconds == estimate.model_download_seconds == 2492
+    assert big.container_startup_seconds == estimate.container_seconds == 903
+    assert max(big.container_startup_seconds, big.model_download_seconds) <= MAX_STARTUP_SECONDS
 
 
 def test_no_gpu_family_in_the_catalog_takes_a_volume_kms_key():

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from components.config import Model
 from components.facts import GPU_INSTANCES, GpuInstance
-from components.sizing import GIB, estimate_memory, weight_bytes
+from components.sizing import GIB, estimate_memory
+from components.startup import checkpoint_bytes, estimate_for_model
 
 HOST_RESERVED_MEMORY_MIB = 1024
 """`ECS_RESERVED_MEMORY`: kept from tasks for Docker, the ECS agent and the CloudWatch agent.
@@ -34,16 +35,13 @@ SPOT_TYPES_MAX = 6
 find GPUs, few enough that every one is a reviewed fit. https://docs.aws.amazon.com/autoscaling/
 ec2/userguide/ec2-auto-scaling-mixed-instances-groups.html"""
 
-ENGINE_START_SECONDS = 180
-"""CUDA init, weight load into HBM, CUDA-graph capture / torch.compile of a 7-70B model."""
-
-DOWNLOAD_GIB_PER_SECOND = 0.2
-"""Conservative single-task rate for S3 (gateway endpoint, `aws s3 sync`) and the HF Hub (NAT)."""
-
-MIN_STARTUP_SECONDS = 600
-"""Shortest start-up allowance for any serving container: the figure AWS uses for LLM containers
-on SageMaker, and the policy pack's `llm-startup-timeouts` floor.
-https://docs.aws.amazon.com/sagemaker/latest/dg/large-model-inference-hosting.html"""
+HEALTH_CHECK_START_PERIOD_MAX = 300
+HEALTH_CHECK_INTERVAL_MAX = 300
+HEALTH_CHECK_RETRIES_MAX = 10
+"""ECS container health check limits: `startPeriod` 0-300 s, `interval` 5-300 s, `retries` 1-10
+(botocore's ecs model, HealthCheck). So a container check alone covers at most 3,300 s; the
+service's grace period, which has no such cap, covers the rest of a longer load.
+https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html"""
 
 ROOT_VOLUME_BASE_GIB = 100
 """OS, Docker and the engine images (vLLM ~25 GiB unpacked) before any weights."""
@@ -57,15 +55,17 @@ class TaskShape:
     engine_memory_mib: int
     shared_memory_mib: int
     download_gib: float
-    load_seconds: int
+    task_startup_seconds: int
+    """Task start to the engine's /health, the weights sync included (start-up model)."""
+    container_startup_seconds: int
+    """Engine container start to /health (start-up model)."""
     root_volume_gib: int
 
 
 def download_gib(model: Model) -> float:
-    """Checkpoint bytes fetched per replica: fp8 is quantized at load from a 16-bit checkpoint."""
-    quant = model.spec.quantization
-    on_disk = "none" if quant in ("none", "fp8") else quant
-    return weight_bytes(model.shape, on_disk) / GIB
+    """Checkpoint bytes fetched per replica (`startup.checkpoint_bytes`: fp8 is quantized at
+    load from the 16-bit checkpoint, fp32 checkpoints are 4 bytes a weight on disk)."""
+    return checkpoint_bytes(model.shape, model.spec.quantization) / GIB
 
 
 def task_shape(model: Model, root_volume_gib: int | None = None) -> TaskShape:
@@ -78,25 +78,28 @@ def task_shape(model: Model, root_volume_gib: int | None = None) -> TaskShape:
     # NCCL and PyTorch dataloaders use /dev/shm; tensor parallelism needs more of it.
     shm = min(2048 * gpus, engine_memory // 4)
     gib = download_gib(model)
-    load = ENGINE_START_SECONDS + math.ceil(gib / DOWNLOAD_GIB_PER_SECOND)
+    startup = estimate_for_model(model, "ecs")
     volume = root_volume_gib or _round_up(ROOT_VOLUME_BASE_GIB + 1.2 * gib * per_instance, 10)
-    return TaskShape(per_instance, cpu, memory, engine_memory, shm, gib, load, volume)
+    return TaskShape(per_instance, cpu, memory, engine_memory, shm, gib, startup.task_seconds,
+                     startup.container_seconds, volume)
 
 
 def health_check_grace_seconds(shape: TaskShape) -> int:
-    """ALB health checks are ignored this long after a task starts: download + load, x1.5."""
-    return max(MIN_STARTUP_SECONDS, _round_up(shape.load_seconds * 1.5, 60))
+    """ALB and container health checks are ignored this long after a task starts: the start-up
+    model's task window (weights sync, load, warm-up, with its margin), in whole minutes."""
+    return _round_up(shape.task_startup_seconds, 60)
 
 
 def container_health_timing(shape: TaskShape) -> dict[str, int]:
-    """Container health check timing that never kills a loading engine: startPeriod (ECS caps it
-    at 300 s) + interval x retries (at most 10) covers the whole load estimate, and at least
-    `MIN_STARTUP_SECONDS`. Past 600 s the interval grows instead of the retries.
-    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html"""
-    need = max(MIN_STARTUP_SECONDS, shape.load_seconds)
-    start = 300
-    interval = max(30, math.ceil((need - start) / 10))
-    retries = min(10, max(3, math.ceil((need - start) / interval)))
+    """Container health check timing that does not call a loading engine unhealthy:
+    `startPeriod` (at most 300 s) + `interval` x `retries` covers the engine container's window
+    as far as ECS's limits allow (3,300 s); past that the grace period covers the rest. Past
+    600 s the interval grows instead of the retries."""
+    need = shape.container_startup_seconds
+    start = min(HEALTH_CHECK_START_PERIOD_MAX, need)
+    rest = max(0, need - start)
+    interval = min(HEALTH_CHECK_INTERVAL_MAX, max(30, math.ceil(rest / HEALTH_CHECK_RETRIES_MAX)))
+    retries = min(HEALTH_CHECK_RETRIES_MAX, max(3, math.ceil(rest / interval)))
     return {"interval": interval, "timeout": 10, "retries": retries, "startPeriod": start}
 
 

@@ -25,7 +25,7 @@ from components.ecs.iam import INFLIGHT_NAMESPACE
 from components.ecs.placement import TaskShape, health_check_grace_seconds
 from components.facts.images import EngineImage
 from components.network import Network
-from components.tags import Naming
+from components.tags import Naming, startup_descriptor
 
 LOG_RETENTION_DAYS: dict[str, int] = {"dev": 30, "staging": 90, "prod": 365}
 DEREGISTRATION_DELAY_SECONDS = 120
@@ -213,7 +213,8 @@ class ModelService(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             # Model loads take minutes; `pulumi up` must not hold for steady state.
             wait_for_steady_state=False,
-            tags=naming.serving_tags(model, "ecs"),
+            # + the start-up model's inputs, so the pack checks the grace period it was set from
+            tags={**naming.serving_tags(model, "ecs"), **startup_descriptor(model)},
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                 depends_on=[rule, *args.depends_on],
                 ignore_changes=["desiredCount"],  # Application Auto Scaling owns it

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 
 from components.config import NAMESPACE, ConfigError, EcsSharedInstanceConfig, Model, StackConfig
 from components.ecs.placement import (
-    DOWNLOAD_GIB_PER_SECOND,
-    ENGINE_START_SECONDS,
     HOST_RESERVED_MEMORY_MIB,
     REGISTERED_MEMORY_FRACTION,
     ROOT_VOLUME_BASE_GIB,
@@ -37,6 +35,7 @@ from components.ecs.placement import (
 from components.ecs.routing import priority_problems
 from components.facts import GPU_INSTANCES, GpuInstance, get_gpu_instance
 from components.sizing import estimate_memory
+from components.startup import estimate_for_model
 
 SHARED_PORT_BASE = 8000
 """Engines of a shared task share its network namespace (awsvpc), so each listens on its own
@@ -131,7 +130,8 @@ def shared_task_shape(
             engine_memory_mib=engine_memory,
             shared_memory_mib=min(2048 * g, engine_memory // 4),
             download_gib=gib,
-            load_seconds=ENGINE_START_SECONDS + math.ceil(gib / DOWNLOAD_GIB_PER_SECOND),
+            task_startup_seconds=estimate_for_model(m, "ecs").task_seconds,
+            container_startup_seconds=estimate_for_model(m, "ecs").container_seconds,
             root_volume_gib=0,
         ))
     total_gib = sum(s.download_gib for s in members)
@@ -141,7 +141,9 @@ def shared_task_shape(
         tasks_per_instance=per_instance, cpu_units=cpu, memory_mib=memory,
         engine_memory_mib=sum(s.engine_memory_mib for s in members),
         shared_memory_mib=sum(s.shared_memory_mib for s in members),
-        download_gib=total_gib, load_seconds=max(s.load_seconds for s in members),
+        download_gib=total_gib,
+        task_startup_seconds=max(s.task_startup_seconds for s in members),
+        container_startup_seconds=max(s.container_startup_seconds for s in members),
         root_volume_gib=volume,
     )
     return task, members

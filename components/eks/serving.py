@@ -21,6 +21,16 @@ Choices worth knowing (details in docs/eks-serving.md):
   may read only that prefix (and decrypt with `weightsKmsKeyArn` through S3 only). Without
   `weightsUri` the Hub token comes from a Kubernetes Secret made from the Pulumi secret, never
   from a plaintext env value.
+* With tensor parallelism the streamer runs in distributed mode: vLLM v0.12.0 passes
+  `is_distributed` from `--model-loader-extra-config '{"distributed": true}'` and defaults it to
+  false (vllm/model_executor/model_loader/runai_streamer_loader.py), so without it every rank
+  streams the whole checkpoint. Each rank then reads 1/TP and broadcasts it over NCCL
+  (runai_model_streamer.distributed_streamer). Its CPU buffer is bounded with `memory_limit`: the
+  distributed streamer otherwise sets RUNAI_STREAMER_MEMORY_LIMIT to -1 (unlimited, a rank buffers
+  its whole share) and the single-process default is 40 GB per process; the pod's memory is sized
+  from the bound (`pod_resources`).
+* The startup probe allows what the start-up model (components/startup.py) estimates for the
+  engine container, the same window the policy pack requires.
 """
 
 from __future__ import annotations
@@ -42,7 +52,8 @@ from components.eks.roles import pod_identity_role
 from components.facts.gpus import GpuInstance
 from components.facts.images import VLLM, EngineImage
 from components.sizing import GIB, weight_bytes
-from components.tags import Naming, serving_descriptor
+from components.startup import STREAMER_CONCURRENCY, estimate_for_model, s3_stream_readers
+from components.tags import Naming, serving_descriptor, startup_descriptor
 from components.weights_kms import weights_decrypt_statements
 
 Ingress = Literal["none", "internal-alb"]
@@ -50,11 +61,11 @@ Ingress = Literal["none", "internal-alb"]
 HTTP_PORT_NAME = "http"
 SERVICE_PORT = 80
 
-#: Seconds the startup probe waits for the model to load before the kubelet restarts the
-#: container: 60 x 10 s = 10 minutes (the issue's budget for a large model). The cache volume is
-#: an emptyDir, which survives container restarts, so a restart never re-downloads weights.
+#: The startup probe checks every 10 s and restarts the container after
+#: `startup_probe_failures` misses: the start-up model's container window (components/startup.py).
+#: The cache volume is an emptyDir, which survives container restarts, so a restart never
+#: re-downloads Hub weights.
 STARTUP_PERIOD_SECONDS = 10
-STARTUP_BUDGET_SECONDS = 600
 #: Seconds between SIGTERM's preStop and the kill: endpoint removal reaches kube-proxy and the
 #: ALB target group (deregistration) before the server stops accepting connections.
 #: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination
@@ -63,16 +74,32 @@ PRESTOP_SLEEP_SECONDS = 15
 #: termination grace period so the longest allowed completion can still stream out.
 MIN_DECODE_TOKENS_PER_SECOND = 10
 MIN_GRACE_SECONDS = 120
-#: Longer than node launch + 10-20 GB image pull + model load, so a slow first rollout is not
-#: reported as failed by the Deployment controller (default 600 s).
+#: At least this long (or the start-up model's whole cold start, when longer), so a slow first
+#: rollout is not reported as failed by the Deployment controller (default 600 s).
 PROGRESS_DEADLINE_SECONDS = 2400
-#: Pulumi's wait for the Deployment to become ready: node launch + image pull + model load.
-ROLLOUT_TIMEOUTS = pulumi.CustomTimeouts(create="45m", update="45m")
+#: Pulumi waits for the Deployment this much past its progress deadline (node launch).
+ROLLOUT_SLACK_SECONDS = 300
 #: CPU left per GPU share for the kubelet and daemonsets (device plugin, DCGM, CNI, proxy).
 SYSTEM_CPU_RESERVE = 1
 #: Share of the replica's host memory given to the pod; the rest covers kube-reserved memory
 #: (11 MiB x max pods + 255 MiB on EKS AMIs) and daemonsets.
 HOST_MEMORY_SHARE = 0.75
+#: Host memory of one vLLM worker process (PyTorch, CUDA context, the API server on rank 0) apart
+#: from the streamer's buffer: an assumption, not a measurement; it only sets the floor of the
+#: pod's memory when the host share is smaller.
+ENGINE_HOST_GIB_PER_RANK = 6
+#: The Run:ai streamer's CPU buffer per reading process: at least 2 GiB (room for every one of
+#: `STREAMER_CONCURRENCY` 8 MiB S3 range reads, run-ai docs env-vars.md, many times over), and
+#: never below the checkpoint's largest tensor, which the streamer refuses to split ("Memory
+#: limit supplied ... cannot be smaller than" the largest chunk,
+#: runai_model_streamer file_streamer/requests_iterator.py, 0.15.0).
+STREAMER_MIN_BUFFER_BYTES = 2 * GIB
+STREAMER_BUFFER_STEP_BYTES = 256 * 1024**2
+#: The largest single tensor of a checkpoint, bounded from the shape: the (untied) embedding or
+#: LM head (vocab x hidden), or an MLP matrix, at most 8 x hidden^2 in the catalog (Gemma 2 27B:
+#: 36864 x 4608). A MoE checkpoint that fuses its experts into one tensor exceeds it; the
+#: streamer then fails at load with the limit in its message, never silently.
+LARGEST_MATRIX_HIDDEN_SQUARES = 8
 
 #: Autoscaling: scale-down waits 30 min and removes one replica per 10 min. A replica that is
 #: removed costs a node launch, an image pull and a model load (~10 min) to get back, so the
@@ -151,8 +178,54 @@ def vllm_args(model: Model, engine: EngineImage = VLLM) -> list[str]:
         max_batched_tokens=settings.max_num_batched_tokens,
     )
     if spec.weights_uri:
-        args += ["--load-format", "runai_streamer"]
+        args += ["--load-format", "runai_streamer",
+                 "--model-loader-extra-config", json.dumps(streamer_config(model),
+                                                           separators=(",", ":"))]
     return args
+
+
+def largest_tensor_bytes(model: Model) -> int:
+    """Upper bound on the checkpoint's largest tensor (see LARGEST_MATRIX_HIDDEN_SQUARES), at
+    the checkpoint's on-disk width (fp32 checkpoints store 4 bytes a weight; quantized ones keep
+    the embedding in 16-bit)."""
+    shape = model.shape
+    width = 4 if shape.dtype == "float32" and model.spec.quantization in ("none", "fp8") else 2
+    return width * max(shape.vocab_size * shape.hidden_size,
+                       LARGEST_MATRIX_HIDDEN_SQUARES * shape.hidden_size**2)
+
+
+def streamer_buffer_bytes(model: Model) -> int:
+    """The streamer's `memory_limit` per reading process, in bytes."""
+    step = STREAMER_BUFFER_STEP_BYTES
+    return max(STREAMER_MIN_BUFFER_BYTES, math.ceil(largest_tensor_bytes(model) / step) * step)
+
+
+def streamer_config(model: Model) -> dict[str, Any]:
+    """`--model-loader-extra-config` of the Run:ai streamer, keys as vLLM v0.12.0 reads them
+    (`distributed`: bool, `concurrency` and `memory_limit`: int; other keys and types are ignored
+    without a word, so tests hold these to the pinned source)."""
+    config: dict[str, Any] = {"concurrency": STREAMER_CONCURRENCY,
+                              "memory_limit": streamer_buffer_bytes(model)}
+    if s3_stream_readers(model.spec.gpus_per_replica) > 1:
+        config = {"distributed": True, **config}
+    return config
+
+
+def startup_probe_failures(model: Model) -> int:
+    """Misses the startup probe allows: the start-up model's engine-container window."""
+    window = estimate_for_model(model, "eks").container_seconds
+    return math.ceil(window / STARTUP_PERIOD_SECONDS)
+
+
+def progress_deadline_seconds(model: Model) -> int:
+    """The Deployment's progress deadline: a whole cold start (image pull included)."""
+    return max(PROGRESS_DEADLINE_SECONDS, estimate_for_model(model, "eks").total_seconds)
+
+
+def rollout_timeouts(model: Model) -> pulumi.CustomTimeouts:
+    """Pulumi's wait for the Deployment: past its progress deadline, by a node launch."""
+    minutes = math.ceil((progress_deadline_seconds(model) + ROLLOUT_SLACK_SECONDS) / 60)
+    return pulumi.CustomTimeouts(create=f"{minutes}m", update=f"{minutes}m")
 
 
 def cache_size_gib(model: Model) -> int:
@@ -178,13 +251,15 @@ def pod_resources(model: Model, hosts: Sequence[GpuInstance] = ()) -> dict[str, 
 
     Memory request = limit (the pod is never OOM-killed for another pod's burst); no CPU limit
     (throttling the tokenizer/scheduler thread stalls every stream). The memory-backed /dev/shm
-    counts against the memory limit, so it is included.
+    counts against the memory limit, so it is included. Never below `pod_memory_floor_gib`: the
+    streamer's buffers and the engine processes must fit what the pod may use.
     """
     tp = model.gpus_per_replica
     hosts = tuple(hosts) or (model.instance,)
     cpu = max(1, min(math.floor(h.vcpus * tp / h.gpu_count) for h in hosts) - SYSTEM_CPU_RESERVE)
-    memory_gib = max(4, min(math.floor(h.memory_mib / 1024 * tp / h.gpu_count * HOST_MEMORY_SHARE)
-                            for h in hosts))
+    share = min(math.floor(h.memory_mib / 1024 * tp / h.gpu_count * HOST_MEMORY_SHARE)
+                for h in hosts)
+    memory_gib = max(4, share, pod_memory_floor_gib(model))
     memory = f"{memory_gib}Gi"
     storage = f"{cache_size_gib(model)}Gi"
     return {
@@ -192,6 +267,18 @@ def pod_resources(model: Model, hosts: Sequence[GpuInstance] = ()) -> dict[str, 
                      "ephemeral-storage": storage},
         "limits": {"memory": memory, GPU_RESOURCE: str(tp), "ephemeral-storage": storage},
     }
+
+
+def pod_memory_floor_gib(model: Model) -> int:
+    """Host memory the engine needs: per worker process (one per GPU) its own memory and, when
+    it streams from S3, the streamer's buffer (every rank buffers in distributed mode, the one
+    process otherwise), plus the memory-backed /dev/shm."""
+    tp = model.spec.gpus_per_replica
+    buffers = 0
+    if model.spec.weights_uri:
+        buffers = s3_stream_readers(tp) * streamer_buffer_bytes(model)
+    need = tp * ENGINE_HOST_GIB_PER_RANK * GIB + buffers + shm_size_gib(model) * GIB
+    return math.ceil(need / GIB)
 
 
 def termination_grace_seconds(model: Model) -> int:
@@ -290,7 +377,7 @@ def deployment(
         "env": env,
         "resources": pod_resources(model, hosts),
         "startupProbe": _probe(engine.health_path, STARTUP_PERIOD_SECONDS,
-                               STARTUP_BUDGET_SECONDS // STARTUP_PERIOD_SECONDS, 5),
+                               startup_probe_failures(model), 5),
         "readinessProbe": _probe(engine.health_path, 10, 3, 5),
         "livenessProbe": _probe(engine.health_path, 20, 3, 10),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
@@ -328,12 +415,13 @@ def deployment(
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         # What the Deployment serves, for the policy pack's fit, start-up and cost checks.
-        "metadata": _meta(model, annotations=serving_descriptor(model, "eks")),
+        "metadata": _meta(model, annotations={**serving_descriptor(model, "eks"),
+                                              **startup_descriptor(model)}),
         "spec": {
             # replicas deliberately unset: the ScaledObject's HPA owns it (module docstring).
             "selector": {"matchLabels": sel},
             "revisionHistoryLimit": 5,
-            "progressDeadlineSeconds": PROGRESS_DEADLINE_SECONDS,
+            "progressDeadlineSeconds": progress_deadline_seconds(model),
             "strategy": {"type": "RollingUpdate",
                          "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
@@ -628,7 +716,7 @@ class ModelServing(pulumi.ComponentResource):
             f"{name}-deployment", metadata=dep_obj["metadata"], spec=dep_obj["spec"],
             opts=pulumi.ResourceOptions.merge(
                 _k8s_opts(after, ns, sa, secret, role),
-                pulumi.ResourceOptions(custom_timeouts=ROLLOUT_TIMEOUTS)))
+                pulumi.ResourceOptions(custom_timeouts=rollout_timeouts(model))))
         svc_obj = service(model)
         self.service = k8s.core.v1.Service(f"{name}-service", metadata=svc_obj["metadata"],
                                            spec=svc_obj["spec"], opts=in_ns)

@@ -285,3 +285,27 @@ SAGEMAKER_IMAGES: Mapping[EngineName, SageMakerImage] = MappingProxyType(
     {"tgi": SAGEMAKER_TGI, "vllm": SAGEMAKER_LMI}
 )
 """The SageMaker DLC per `models[].engine`: TGI -> Hugging Face LLM DLC, vLLM -> LMI DLC."""
+
+
+# --- image sizes, for the start-up model (components/startup.py) ----------------------------
+#
+# Bytes an instance pulls and unpacks before the container starts, in GB (10^9 bytes) of
+# unpacked image, the size `docker images` reports. Only `total_seconds` of the start-up model
+# (the wait bound, not a kill timeout) reads them.
+#
+# * vllm/vllm-openai:v0.12.0: 28.6 GB, measured on `vllm-openai:latest` the week v0.12.0 was
+#   latest (vllm-project/vllm PR #22377, update of 2025-12-10: "Size of official out-of-the-box
+#   vllm-openai:latest docker image: 28.6 GB").
+# * TGI 3.3.5: no published size found; taken as the vLLM figure (the same CUDA + PyTorch
+#   stack), so the wait bound errs long rather than short.
+# * SageMaker DLCs (LMI, HF TGI): 20 GB, the top of AWS's "Standard Docker image pulls of
+#   15-20 GB" for its Deep Learning Containers (AWS ML blog, "Reducing container cold start times
+#   using SOCI index on DLAMI and DLC").
+IMAGE_UNPACKED_GB: Mapping[str, float] = MappingProxyType({
+    VLLM.image: 28.6,
+    TGI.image: 28.6,
+    f"{SAGEMAKER_LMI.repository}:{SAGEMAKER_LMI.tag}": 20.0,
+    f"{SAGEMAKER_TGI.repository}:{SAGEMAKER_TGI.tag}": 20.0,
+})
+"""Unpacked size (GB) per pinned serving image (`repository:tag`; SageMaker's without the
+per-region registry)."""

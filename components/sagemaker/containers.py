@@ -27,12 +27,12 @@ The Hugging Face token never appears here: the component adds `HF_TOKEN` as a Pu
 
 from __future__ import annotations
 
-import math
 import re
+from dataclasses import dataclass
 
 from components.config import Model
 from components.facts.images import SAGEMAKER_IMAGES, SageMakerImage
-from components.sizing import weight_bytes
+from components.startup import estimate_for_model
 
 MODEL_DIR = "/opt/ml/model"
 """Where SageMaker places uncompressed S3 model data inside the container."""
@@ -40,14 +40,9 @@ MODEL_DIR = "/opt/ml/model"
 HF_TOKEN_ENV = "HF_TOKEN"
 """Read by huggingface_hub (TGI and LMI) for gated repositories."""
 
-#: Container start + model load budget. SageMaker's own default health-check window is far too
-#: short for LLMs; Hugging Face's SageMaker examples use 600 s and more (2,400 s for 8-GPU
-#: instances). We take 600 s plus 10 s per GB of weights (~100 MB/s from S3 or the Hub, plus
-#: loading onto the GPUs): an 8B bf16 model gets 770 s, a 70B bf16 model 2,010 s. The API caps
-#: both timeouts at 3,600 s (ProductionVariant / InferenceComponentStartupParameters,
-#: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html).
-BASE_STARTUP_SECONDS = 600
-SECONDS_PER_WEIGHT_GB = 10
+#: The API's range for both start-up timeouts (ProductionVariant and
+#: InferenceComponentStartupParameters: `ContainerStartupHealthCheckTimeoutInSeconds` and
+#: `ModelDataDownloadTimeoutInSeconds`, min 60 / max 3,600 in botocore's sagemaker model).
 MAX_STARTUP_SECONDS = 3600
 
 _S3 = re.compile(r"^s3://([^/]+)/?(.*?)/?$")
@@ -100,11 +95,30 @@ def uses_hub(model: Model) -> bool:
     return model.spec.weights_uri is None
 
 
-def startup_timeout_seconds(model: Model) -> int:
-    """Health-check and download timeout for one model (see the constants above)."""
-    gigabytes = weight_bytes(model.shape, model.spec.quantization) / 1e9
-    seconds = BASE_STARTUP_SECONDS + SECONDS_PER_WEIGHT_GB * math.ceil(gigabytes)
-    return min(MAX_STARTUP_SECONDS, seconds)
+@dataclass(frozen=True)
+class StartupTimeouts:
+    """The two SageMaker start-up timeouts of one model, from the start-up model
+    (components/startup.py), each within the API's maximum."""
+
+    container_startup_seconds: int
+    """`ContainerStartupHealthCheckTimeoutInSeconds`: container start to a healthy /ping."""
+    model_download_seconds: int
+    """`ModelDataDownloadTimeoutInSeconds`: SageMaker's copy of S3 model data."""
+
+    @property
+    def total_seconds(self) -> int:
+        """Both windows back to back: how long one copy may take to come up."""
+        return self.container_startup_seconds + self.model_download_seconds
+
+
+def startup_timeouts(model: Model) -> StartupTimeouts:
+    """From the start-up model; where it exceeds 3,600 s (a several-hundred-GB checkpoint at the
+    assumed copy rate) the API's maximum is the most SageMaker allows (docs/sagemaker.md)."""
+    estimate = estimate_for_model(model, "sagemaker")
+    return StartupTimeouts(
+        container_startup_seconds=min(MAX_STARTUP_SECONDS, estimate.container_seconds),
+        model_download_seconds=min(MAX_STARTUP_SECONDS, estimate.model_download_seconds),
+    )
 
 
 def engine_environment(model: Model) -> dict[str, str]:

@@ -72,8 +72,8 @@ def production_variant(
         variant_name=plan.name,
         instance_type=plan.instance_type,
         initial_instance_count=plan.initial_instances,
-        container_startup_health_check_timeout_in_seconds=plan.startup_timeout_seconds,
-        model_data_download_timeout_in_seconds=plan.startup_timeout_seconds,
+        container_startup_health_check_timeout_in_seconds=plan.container_startup_seconds,
+        model_data_download_timeout_in_seconds=plan.model_download_seconds,
         managed_instance_scaling=aws_native.sagemaker.EndpointConfigManagedInstanceScalingArgs(
             status="ENABLED",
             min_instance_count=plan.min_instances,

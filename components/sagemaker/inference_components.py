@@ -36,7 +36,7 @@ from components.sagemaker.containers import (
     uses_hub,
 )
 from components.sagemaker.packing import Placement
-from components.tags import Naming
+from components.tags import Naming, startup_descriptor
 
 ROLLING_WAIT_SECONDS = 120
 MAX_EXECUTION_SECONDS = 28800
@@ -123,6 +123,7 @@ class ModelDeployment(pulumi.ComponentResource):
         placement, naming = args.placement, args.naming
         model = placement.model
         tags = naming.serving_tags(model, "sagemaker")
+        ic_tags = {**tags, **startup_descriptor(model)}  # what the pack's start-up rule reads
 
         sm_model = aws.sagemaker.Model(
             f"{name}-model",
@@ -150,10 +151,12 @@ class ModelDeployment(pulumi.ComponentResource):
             specification={
                 "model_name": sm_model.name,
                 "compute_resource_requirements": compute_requirements(placement),
+                # The start-up model's windows (components/startup.py), the pack's too.
                 "startup_parameters": {
                     "container_startup_health_check_timeout_in_seconds":
-                        placement.startup_timeout_seconds,
-                    "model_data_download_timeout_in_seconds": placement.startup_timeout_seconds,
+                        placement.startup.container_startup_seconds,
+                    "model_data_download_timeout_in_seconds":
+                        placement.startup.model_download_seconds,
                 },
             },
             runtime_config={"copy_count": placement.min_copies},
@@ -165,7 +168,7 @@ class ModelDeployment(pulumi.ComponentResource):
                     ),
                 },
             },
-            tags=[{"key": k, "value": v} for k, v in sorted(tags.items())],
+            tags=[{"key": k, "value": v} for k, v in sorted(ic_tags.items())],
             opts=pulumi.ResourceOptions(
                 parent=self, ignore_changes=["runtimeConfig"],
                 depends_on=[args.log_group] if args.log_group is not None else []),

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from components.config import Model, StackConfig
 from components.facts import GpuInstance
-from components.sagemaker.containers import startup_timeout_seconds
+from components.sagemaker.containers import StartupTimeouts, startup_timeouts
 
 #: Host memory kept back for the OS and SageMaker's host agents: 10%, at least 2 GiB. SageMaker
 #: does not publish its own reservation; this is our assumption, see docs/sagemaker.md.
@@ -58,11 +58,16 @@ class Placement:
     copies_per_instance: int
     min_copies: int
     max_copies: int
-    startup_timeout_seconds: int
+    startup: StartupTimeouts
 
     @property
     def scales_to_zero(self) -> bool:
         return self.min_copies == 0
+
+    @property
+    def startup_timeout_seconds(self) -> int:
+        """Both start-up timeouts back to back: the most one copy may take to come up."""
+        return self.startup.total_seconds
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,16 @@ class VariantPlan:
     @property
     def startup_timeout_seconds(self) -> int:
         return max(p.startup_timeout_seconds for p in self.placements)
+
+    @property
+    def container_startup_seconds(self) -> int:
+        """The variant's `ContainerStartupHealthCheckTimeoutInSeconds`: its slowest model's."""
+        return max(p.startup.container_startup_seconds for p in self.placements)
+
+    @property
+    def model_download_seconds(self) -> int:
+        """The variant's `ModelDataDownloadTimeoutInSeconds`: its slowest model's."""
+        return max(p.startup.model_download_seconds for p in self.placements)
 
 
 def variant_name(instance: GpuInstance) -> str:
@@ -123,7 +138,7 @@ def _placement(model: Model) -> Placement:
         copies_per_instance=min(by_gpu, by_memory),
         min_copies=model.spec.min_replicas,
         max_copies=model.spec.replicas_max,
-        startup_timeout_seconds=startup_timeout_seconds(model),
+        startup=startup_timeouts(model),
     )
 
 

@@ -2,19 +2,37 @@
 
 The failure mode: a health check tuned for web services (30 s start, 3 x 10 s probes) restarts a
 vLLM container that is still reading 140 GB of weights, forever. Every place that can kill or
-replace a starting serving container must wait at least `minStartupSeconds` (600 s, the figure
-AWS uses for LLM containers on SageMaker:
-https://docs.aws.amazon.com/sagemaker/latest/dg/large-model-inference-hosting.html), and longer
-for big models: `secondsPerWeightGiB` x the weights' size from the facts module, when the
-resource's serving tags say which model it runs.
+replace a starting serving container must allow what the program's own start-up model
+(components/startup.py) estimates for that window - the same function the program sets its
+timeouts from, so the gate and `pulumi up` cannot disagree:
+
+* Kubernetes startup/liveness probes on GPU containers: the engine container's window;
+* ECS service `healthCheckGracePeriodSeconds`: the task's window (a weights sync included);
+* SageMaker inference components: `ContainerStartupHealthCheckTimeoutInSeconds` the container's
+  window, `ModelDataDownloadTimeoutInSeconds` the model-data copy's, each capped at the API's
+  3,600 s maximum (the most SageMaker allows).
+
+The inputs come from the resource's serving tags (model, quantization, GPUs per replica) and the
+start-up tags `llm-hosting/weights` and `llm-hosting/engine`; when one of those two is missing
+(a resource tagged by an older release) the slowest value is assumed. Never shorter than
+`minStartupSeconds` (600 s, the figure AWS uses for LLM containers on SageMaker:
+https://docs.aws.amazon.com/sagemaker/latest/dg/large-model-inference-hosting.html).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, get_args
 
-from components.sizing import GIB, weight_bytes
+from components.facts.images import EngineName
+from components.startup import (
+    MIN_STARTUP_SECONDS,
+    Platform,
+    StartupEstimate,
+    WeightsSource,
+    estimate_startup,
+)
+from components.tags import SERVING_TAG_PREFIX as P
 from policies.rules import _catalog as catalog
 from policies.rules._framework import (
     ENDPOINT_CONFIGS,
@@ -28,17 +46,39 @@ from policies.rules._framework import (
 )
 from policies.rules.secrets import WORKLOAD_TYPES, containers_of, pod_spec
 
+SAGEMAKER_MAX_STARTUP_SECONDS = 3600
+"""`ContainerStartupHealthCheckTimeoutInSeconds` / `ModelDataDownloadTimeoutInSeconds` maximum
+(botocore's sagemaker model): a requirement above it could never be met."""
 
-def required_seconds(props: Mapping[str, Any], config: Mapping[str, Any]) -> float:
-    """`minStartupSeconds`, or more when the serving tags name a big model."""
+
+def estimates(props: Mapping[str, Any], platform: Platform) -> list[StartupEstimate]:
+    """The start-up estimates the serving tags allow: one when they say where the weights come
+    from and which engine serves, every combination otherwise; [] without a known model."""
+    tags = serving_tags(props)
+    serving = catalog.serving_from_tags(tags)
+    if not isinstance(serving, catalog.Serving) or serving.shape is None:
+        return []
+    weights = tags.get(f"{P}weights")
+    engine = tags.get(f"{P}engine")
+    sources: tuple[WeightsSource, ...] = (
+        (weights,) if weights in get_args(WeightsSource) else get_args(WeightsSource))
+    engines: tuple[EngineName, ...] = (
+        (engine,) if engine in get_args(EngineName) else get_args(EngineName))
+    if serving.quantization not in ("none", "awq", "gptq", "fp8") or serving.gpus_per_replica < 1:
+        return []
+    return [estimate_startup(shape=serving.shape, quantization=serving.quantization,  # type: ignore[arg-type]
+                             gpus_per_replica=serving.gpus_per_replica, platform=platform,
+                             weights=w, engine=e)
+            for w in sources for e in engines]
+
+
+def required_seconds(props: Mapping[str, Any], config: Mapping[str, Any], platform: Platform,
+                     window: str, cap: float | None = None) -> float:
+    """`minStartupSeconds`, or the start-up model's `window` (a `StartupEstimate` property) when
+    the serving tags name the model; at most `cap` (an API maximum)."""
     floor = float(config["minStartupSeconds"])
-    serving = catalog.serving_from_tags(serving_tags(props))
-    if not isinstance(serving, catalog.Serving):
-        return floor
-    if serving.shape is None:
-        return floor
-    gib = weight_bytes(serving.shape, serving.quantization) / GIB  # type: ignore[arg-type]
-    return max(floor, float(round(gib * float(config["secondsPerWeightGiB"]))))
+    need = max([floor, *(float(getattr(e, window)) for e in estimates(props, platform))])
+    return min(need, cap) if cap is not None else need
 
 
 def _too_short(where: str, value: Any, need: float, what: str) -> Iterable[str]:
@@ -50,10 +90,12 @@ def _too_short(where: str, value: Any, need: float, what: str) -> Iterable[str]:
 
 
 _LOAD = "the model can load before the first health check counts"
+_DOWNLOAD = "SageMaker can copy the model data to the instance"
 
 
 def check_endpoint_config(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    need = required_seconds(resource.props, config)
+    need = required_seconds(resource.props, config, "sagemaker", "container_seconds",
+                            SAGEMAKER_MAX_STARTUP_SECONDS)
     for i, v in enumerate(items(get(resource.props, "productionVariants"))):
         # Inference-component mode (no modelName): the timeouts live on each component, but a
         # value set here must not be shorter.
@@ -66,11 +108,14 @@ def check_endpoint_config(resource: Resource, config: Mapping[str, Any]) -> Iter
 
 
 def check_inference_component(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    need = required_seconds(resource.props, config)
     params = get(resource.props, "specification", "startupParameters", default={})
-    for key in ("containerStartupHealthCheckTimeoutInSeconds", "modelDataDownloadTimeoutInSeconds"):
+    for key, window, what in (
+            ("containerStartupHealthCheckTimeoutInSeconds", "container_seconds", _LOAD),
+            ("modelDataDownloadTimeoutInSeconds", "model_download_seconds", _DOWNLOAD)):
+        need = required_seconds(resource.props, config, "sagemaker", window,
+                                SAGEMAKER_MAX_STARTUP_SECONDS)
         yield from _too_short(f"specification.startupParameters.{key}", get(params, key), need,
-                              _LOAD)
+                              what)
 
 
 def check_ecs_service(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
@@ -83,7 +128,7 @@ def check_ecs_service(resource: Resource, config: Mapping[str, Any]) -> Iterable
     if not items(get(resource.props, "loadBalancers")) and \
             not serving_tags(resource.props):
         return
-    need = required_seconds(resource.props, config)
+    need = required_seconds(resource.props, config, "ecs", "task_seconds")
     yield from _too_short("healthCheckGracePeriodSeconds",
                           get(resource.props, "healthCheckGracePeriodSeconds"), need,
                           "ECS does not replace tasks whose health checks fail while the model "
@@ -107,7 +152,7 @@ def _probe_budget(probe: Any) -> float:
 
 def check_pod_probes(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
     kind = resource.type.rsplit(":", 1)[-1]
-    need = required_seconds(resource.props, config)
+    need = required_seconds(resource.props, config, "eks", "container_seconds")
     for _, c in containers_of(pod_spec(resource.props, kind)):
         if not _requests_gpu(c):
             continue
@@ -139,14 +184,9 @@ LLM_STARTUP_TIMEOUTS = Rule(
         "minStartupSeconds": {
             "type": "number",
             "minimum": 0,
-            "default": 600,
-            "description": "shortest start-up allowance for any serving container",
-        },
-        "secondsPerWeightGiB": {
-            "type": "number",
-            "minimum": 0,
-            "default": 6,
-            "description": "extra allowance per GiB of weights (download + load, ~170 MiB/s)",
+            "default": MIN_STARTUP_SECONDS,
+            "description": "shortest start-up allowance for any serving container; longer "
+                           "where the start-up model (components/startup.py) estimates more",
         },
     },
 )

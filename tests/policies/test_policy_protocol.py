@@ -322,6 +322,17 @@ def _retag(props: dict[str, Any]) -> None:
                             "values": ["g5.xlarge"]}]
 
 
+def _generous_startup(props: dict[str, Any]) -> None:
+    """A 70B checkpoint takes longer to start than the model it replaces; the mutation is about
+    GPU fit, so the start-up timeouts it might trip are opened up (to what the APIs allow)."""
+    params = (props.get("specification") or {}).get("startupParameters")
+    if isinstance(params, dict):
+        params.update(containerStartupHealthCheckTimeoutInSeconds=3600,
+                      modelDataDownloadTimeoutInSeconds=3600)
+    if "healthCheckGracePeriodSeconds" in props:
+        props["healthCheckGracePeriodSeconds"] = 7200
+
+
 def seventy_b_on_24gb(resources: list[Recorded], env: str
                       ) -> tuple[list[Recorded], Expected] | str:
     out = _copy(resources)
@@ -332,6 +343,7 @@ def seventy_b_on_24gb(resources: list[Recorded], env: str
     touched = [r for r in out if serving_tags(r.inputs).get("model") == first_model]
     for r in touched:
         _both(r, _retag)
+        _both(r, _generous_startup)
     checked = MODEL_FITS_GPU_MEMORY.checks
     return out, {("model-fits-gpu-memory", r.urn, "*") for r in touched if r.type in checked}
 

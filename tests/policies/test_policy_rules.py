@@ -429,12 +429,31 @@ def test_startup_inference_component_scales_with_model_size():
         model_id="meta-llama/Llama-3.1-70B-Instruct", gpus=4, instance="g6e.12xlarge",
         platform="sagemaker").items()]
     big = {"specification": {"startupParameters": params}, "tags": tags70}
+    # No start-up tags (an older release): the slowest source for each window. The Hub is the
+    # slow container start (141 GB at 200 MB/s + 421 s load + 180 s warm-up, x1.5), S3 the slow
+    # model-data copy (141 GB at 85 MB/s, x1.5).
     assert run("llm-startup-timeouts", ic, big) == [
         "specification.startupParameters.containerStartupHealthCheckTimeoutInSeconds is 600 s; "
-        "set it to at least 789 s so the model can load before the first health check counts",
+        "set it to at least 1962 s so the model can load before the first health check counts",
         "specification.startupParameters.modelDataDownloadTimeoutInSeconds is 600 s; set it to "
-        "at least 789 s so the model can load before the first health check counts",
+        "at least 2492 s so SageMaker can copy the model data to the instance",
     ]
+    # Tagged with its source, each window is that source's; never above the API's 3,600 s.
+    s3 = big | {"tags": [*tags70, {"key": f"{P}weights", "value": "s3"},
+                         {"key": f"{P}engine", "value": "vllm"}]}
+    s3["specification"] = {"startupParameters": {
+        "containerStartupHealthCheckTimeoutInSeconds": 903,
+        "modelDataDownloadTimeoutInSeconds": 2491}}
+    assert run("llm-startup-timeouts", ic, s3) == [
+        "specification.startupParameters.modelDataDownloadTimeoutInSeconds is 2491 s; set it to "
+        "at least 2492 s so SageMaker can copy the model data to the instance"]
+    tags405 = [{"key": k, "value": v} for k, v in serving(
+        model_id="meta-llama/Llama-3.1-405B-Instruct", quantization="fp8", gpus=8,
+        instance="p5.48xlarge", platform="sagemaker").items()]
+    capped = {"specification": {"startupParameters": {
+        "containerStartupHealthCheckTimeoutInSeconds": 3600,
+        "modelDataDownloadTimeoutInSeconds": 3600}}, "tags": tags405}
+    assert run("llm-startup-timeouts", ic, capped) == []
 
 
 def test_startup_ecs_grace_period_covers_load_balancer_and_container_checks():
@@ -610,7 +629,7 @@ def test_custom_model_cost_and_startup_use_the_shape_tag():
            f"{P}gpus-per-replica": "8"}
     svc = {"healthCheckGracePeriodSeconds": 600, "tags": big}
     assert run("llm-startup-timeouts", "aws:ecs/service:Service", svc) == [
-        "healthCheckGracePeriodSeconds is 600 s; set it to at least 1565 s so ECS does not "
+        "healthCheckGracePeriodSeconds is 600 s; set it to at least 3624 s so ECS does not "
         "replace tasks whose health checks fail while the model loads"
     ]
 
