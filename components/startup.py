@@ -8,10 +8,13 @@ and its gate can never disagree. Pure Python over the facts (no provider package
 
 Entry point (stable; the gateway uses `.total_seconds` as its per-model wait bound)::
 
-    estimate_startup(*, shape: ModelShape, quantization: str, gpus_per_replica: int,
-                     platform: "eks" | "ecs" | "sagemaker", weights: "s3" | "hub",
-                     engine: "vllm" | "tgi" = "vllm") -> StartupEstimate
+    estimate_startup(*, shape: ModelShape, checkpoint: "none" | "awq" | "gptq" | "fp8",
+                     gpus_per_replica: int, platform: "eks" | "ecs" | "sagemaker",
+                     weights: "s3" | "hub", engine: "vllm" | "tgi" = "vllm") -> StartupEstimate
     estimate_for_model(model: config.Model, platform) -> StartupEstimate   # the same, from config
+
+`checkpoint` is the format the weights are stored in (`Model.checkpoint_quantization`), not the
+serving quantization: `quantization: fp8` over a 16-bit checkpoint reads 16-bit bytes.
 
 `StartupEstimate` holds the parts in seconds (image pull, weights download, load into GPU
 memory, engine warm-up: CUDA/NCCL init, profiling, torch.compile, CUDA-graph capture) and the
@@ -179,13 +182,13 @@ class StartupEstimate:
         return self._window(before)
 
 
-def checkpoint_bytes(shape: ModelShape, quantization: Quantization) -> float:
-    """Bytes of the checkpoint the engine reads. fp8 is quantized at load from the 16-bit
-    checkpoint (vLLM `--quantization fp8`), so it reads those; an fp32 checkpoint (Gemma 2 2b/9b
-    ship `torch_dtype: float32`) is 4 bytes a weight on disk, whatever it is served in; AWQ/GPTQ
-    checkpoints are stored quantized."""
-    if quantization in ("awq", "gptq"):
-        return weight_bytes(shape, quantization)
+def checkpoint_bytes(shape: ModelShape, checkpoint: Quantization) -> float:
+    """Bytes of the checkpoint the engine reads, in the format it is stored in: a 16-bit one
+    (`none`; also what `quantization: fp8` over 16-bit weights reads, vLLM quantizing at load)
+    is 2 bytes a weight, or 4 for an fp32 checkpoint (Gemma 2 2b/9b ship `torch_dtype: float32`)
+    whatever it is served in; AWQ/GPTQ/FP8 checkpoints are stored quantized."""
+    if checkpoint != "none":
+        return weight_bytes(shape, checkpoint)
     per_weight = 4 if shape.dtype == "float32" else BYTES_16BIT
     return shape.parameters_b * 1e9 * per_weight
 
@@ -208,14 +211,15 @@ def s3_stream_readers(gpus_per_replica: int) -> int:
 def estimate_startup(
     *,
     shape: ModelShape,
-    quantization: Quantization,
+    checkpoint: Quantization,
     gpus_per_replica: int,
     platform: Platform,
     weights: WeightsSource,
     engine: EngineName = "vllm",
 ) -> StartupEstimate:
-    """One replica's start-up on `platform`, weights from S3 (`weightsUri`) or the Hub."""
-    size = checkpoint_bytes(shape, quantization)
+    """One replica's start-up on `platform`, weights from S3 (`weightsUri`) or the Hub, the
+    checkpoint stored as `checkpoint`."""
+    size = checkpoint_bytes(shape, checkpoint)
     pull = image_unpacked_gb(platform, engine) * 1e9 / IMAGE_PULL_BYTES_PER_SECOND
     readers = 1
     download = 0.0
@@ -241,10 +245,10 @@ def estimate_startup(
 
 
 def estimate_for_model(model: Model, platform: Platform) -> StartupEstimate:
-    """`estimate_startup` for a configured, sized model."""
+    """`estimate_startup` for a configured, sized model (its resolved GPU count)."""
     spec = model.spec
     return estimate_startup(
-        shape=model.shape, quantization=spec.quantization,
-        gpus_per_replica=spec.gpus_per_replica, platform=platform,
+        shape=model.shape, checkpoint=model.checkpoint_quantization,
+        gpus_per_replica=model.gpus_per_replica, platform=platform,
         weights="s3" if spec.weights_uri else "hub", engine=spec.engine,
     )

@@ -98,14 +98,14 @@ class Naming:
 
 
 def startup_descriptor(model: Model) -> dict[str, str]:
-    """`llm-hosting/weights` (`s3` or `hub`) and `llm-hosting/engine`: the two inputs of the
-    start-up model (components/startup.py) the serving descriptor lacks, so the pack's
-    `llm-startup-timeouts` estimates what the program estimated. Set only on the resources that
-    rule reads (inference components, ECS services, Deployments): a new tag on launch templates
-    or EC2NodeClasses would roll every GPU node for nothing."""
+    """`llm-hosting/weights` (`s3` or `hub`) and `llm-hosting/checkpoint` (the stored weight
+    format): the inputs of the start-up model (components/startup.py) the serving descriptor
+    lacks, so the pack's `llm-startup-timeouts` estimates what the program estimated. Set only
+    on the resources that rule reads (inference components, ECS services, Deployments): a new
+    tag on launch templates or EC2NodeClasses would roll every GPU node for nothing."""
     p = SERVING_TAG_PREFIX
     return {f"{p}weights": "s3" if model.spec.weights_uri else "hub",
-            f"{p}engine": model.spec.engine}
+            f"{p}checkpoint": model.checkpoint_quantization}
 
 
 def serving_descriptor(model: Model, platform: str) -> dict[str, str]:

@@ -287,7 +287,7 @@ def test_tensor_parallel_s3_model_streams_in_distributed_mode_with_a_bounded_buf
 
 def test_single_gpu_s3_model_streams_alone_and_hub_models_use_no_streamer(hub_model):
     one = _config([{**MODELS[1], "weightsUri": "s3://weights-bucket/qwen/"}]).models[0]
-    assert one.spec.gpus_per_replica == 1
+    assert one.gpus_per_replica == 1
     assert _streamer(one) == {"concurrency": 8, "memory_limit": 2 * 1024**3}
     assert "--model-loader-extra-config" not in srv.vllm_args(hub_model)
 

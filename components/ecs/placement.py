@@ -65,7 +65,7 @@ class TaskShape:
 def download_gib(model: Model) -> float:
     """Checkpoint bytes fetched per replica (`startup.checkpoint_bytes`: fp8 is quantized at
     load from the 16-bit checkpoint, fp32 checkpoints are 4 bytes a weight on disk)."""
-    return checkpoint_bytes(model.shape, model.spec.quantization) / GIB
+    return checkpoint_bytes(model.shape, model.checkpoint_quantization) / GIB
 
 
 def task_shape(model: Model, root_volume_gib: int | None = None) -> TaskShape:

@@ -189,7 +189,7 @@ def largest_tensor_bytes(model: Model) -> int:
     the checkpoint's on-disk width (fp32 checkpoints store 4 bytes a weight; quantized ones keep
     the embedding in 16-bit)."""
     shape = model.shape
-    width = 4 if shape.dtype == "float32" and model.spec.quantization in ("none", "fp8") else 2
+    width = 4 if shape.dtype == "float32" and model.checkpoint_quantization == "none" else 2
     return width * max(shape.vocab_size * shape.hidden_size,
                        LARGEST_MATRIX_HIDDEN_SQUARES * shape.hidden_size**2)
 
@@ -206,7 +206,7 @@ def streamer_config(model: Model) -> dict[str, Any]:
     without a word, so tests hold these to the pinned source)."""
     config: dict[str, Any] = {"concurrency": STREAMER_CONCURRENCY,
                               "memory_limit": streamer_buffer_bytes(model)}
-    if s3_stream_readers(model.spec.gpus_per_replica) > 1:
+    if s3_stream_readers(model.gpus_per_replica) > 1:
         config = {"distributed": True, **config}
     return config
 
@@ -273,7 +273,7 @@ def pod_memory_floor_gib(model: Model) -> int:
     """Host memory the engine needs: per worker process (one per GPU) its own memory and, when
     it streams from S3, the streamer's buffer (every rank buffers in distributed mode, the one
     process otherwise), plus the memory-backed /dev/shm."""
-    tp = model.spec.gpus_per_replica
+    tp = model.gpus_per_replica
     buffers = 0
     if model.spec.weights_uri:
         buffers = s3_stream_readers(tp) * streamer_buffer_bytes(model)

@@ -66,8 +66,11 @@ def log_key_policy(*, account: str, partition: str, region: str,
                 "Sid": "CloudWatchLogsForTheseGroups",
                 "Effect": "Allow",
                 "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                # AWS's example also lists kms:Describe*, but no Describe action carries the
+                # encryption-context key, so the condition could never allow it (as in the
+                # network module's logs key; tests/iam_reference.py reports it).
                 "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*",
-                           "kms:GenerateDataKey*", "kms:Describe*"],
+                           "kms:GenerateDataKey*"],
                 "Resource": "*",
                 "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": arns}},
             },

@@ -203,7 +203,7 @@ SERVING_KEYS = frozenset(
     f"{SERVING_TAG_PREFIX}{k}" for k in (
         "platform", "model-id", "instance-type", "quantization", "gpus-per-replica",
         "max-input-tokens", "max-total-tokens", "concurrency-target", "min-replicas",
-        "max-replicas", "shape", "weights", "engine",
+        "max-replicas", "shape", "engine", "weights", "checkpoint",
     )
 )
 """Keys `Naming.serving_tags` sets; other `llm-hosting/...` labels (node roles) are not them."""

@@ -12,9 +12,11 @@ timeouts from, so the gate and `pulumi up` cannot disagree:
   window, `ModelDataDownloadTimeoutInSeconds` the model-data copy's, each capped at the API's
   3,600 s maximum (the most SageMaker allows).
 
-The inputs come from the resource's serving tags (model, quantization, GPUs per replica) and the
-start-up tags `llm-hosting/weights` and `llm-hosting/engine`; when one of those two is missing
-(a resource tagged by an older release) the slowest value is assumed. Never shorter than
+The inputs come from the resource's serving tags (model, GPUs per replica, engine) and the
+start-up tags `llm-hosting/weights` (`s3` or `hub`) and `llm-hosting/checkpoint` (the stored
+weight format). When one is missing (a resource tagged by an older release) the engine, the
+source or the format is the slowest the other tags allow: the catalog's format for a catalog id,
+else the 16-bit checkpoint `quantization: fp8` may sit on. Never shorter than
 `minStartupSeconds` (600 s, the figure AWS uses for LLM containers on SageMaker:
 https://docs.aws.amazon.com/sagemaker/latest/dg/large-model-inference-hosting.html).
 """
@@ -25,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any, get_args
 
 from components.facts.images import EngineName
+from components.facts.models import checkpoint_quantization
+from components.sizing import Quantization
 from components.startup import (
     MIN_STARTUP_SECONDS,
     Platform,
@@ -33,6 +37,7 @@ from components.startup import (
     estimate_startup,
 )
 from components.tags import SERVING_TAG_PREFIX as P
+from components.tags import SHAPE_TAG
 from policies.rules import _catalog as catalog
 from policies.rules._framework import (
     ENDPOINT_CONFIGS,
@@ -51,12 +56,28 @@ SAGEMAKER_MAX_STARTUP_SECONDS = 3600
 (botocore's sagemaker model): a requirement above it could never be met."""
 
 
+def _checkpoints(tags: Mapping[str, str], serving: catalog.Serving) -> tuple[Quantization, ...]:
+    """The stored weight format: the tag, else the catalog's for its id, else what the serving
+    quantization allows (fp8 runs on an fp8 or a 16-bit checkpoint)."""
+    formats = get_args(Quantization)
+    tagged = tags.get(f"{P}checkpoint")
+    if tagged in formats:
+        return (tagged,)  # type: ignore[return-value]
+    known = checkpoint_quantization(serving.model_id)
+    if known is not None and SHAPE_TAG not in tags:
+        return (known,)
+    if serving.quantization == "fp8":
+        return ("fp8", "none")
+    return (serving.quantization,) if serving.quantization in formats else ()  # type: ignore[return-value]
+
+
 def estimates(props: Mapping[str, Any], platform: Platform) -> list[StartupEstimate]:
-    """The start-up estimates the serving tags allow: one when they say where the weights come
-    from and which engine serves, every combination otherwise; [] without a known model."""
+    """The start-up estimates the tags allow: one when they say where the weights come from, in
+    which format, for which engine; every combination otherwise; [] without a known model."""
     tags = serving_tags(props)
     serving = catalog.serving_from_tags(tags)
-    if not isinstance(serving, catalog.Serving) or serving.shape is None:
+    if not isinstance(serving, catalog.Serving) or serving.shape is None \
+            or serving.gpus_per_replica < 1:
         return []
     weights = tags.get(f"{P}weights")
     engine = tags.get(f"{P}engine")
@@ -64,12 +85,10 @@ def estimates(props: Mapping[str, Any], platform: Platform) -> list[StartupEstim
         (weights,) if weights in get_args(WeightsSource) else get_args(WeightsSource))
     engines: tuple[EngineName, ...] = (
         (engine,) if engine in get_args(EngineName) else get_args(EngineName))
-    if serving.quantization not in ("none", "awq", "gptq", "fp8") or serving.gpus_per_replica < 1:
-        return []
-    return [estimate_startup(shape=serving.shape, quantization=serving.quantization,  # type: ignore[arg-type]
+    return [estimate_startup(shape=serving.shape, checkpoint=c,
                              gpus_per_replica=serving.gpus_per_replica, platform=platform,
                              weights=w, engine=e)
-            for w in sources for e in engines]
+            for c in _checkpoints(tags, serving) for w in sources for e in engines]
 
 
 def required_seconds(props: Mapping[str, Any], config: Mapping[str, Any], platform: Platform,

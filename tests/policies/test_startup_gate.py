@@ -57,7 +57,7 @@ def test_prod_stack_with_the_largest_model_draws_no_mandatory_violation(pack, pl
     found = pack.analyze(graph.resources, graph.resources) + pack.analyze_stack(graph.resources)
     assert [f"{d.policy} {d.urn}: {d.detail}" for d in found if d.level == "mandatory"] == []
     # ... and the rule judged this model: one period/second short of its window is mandatory
-    estimate = estimate_startup(shape=MODEL_SHAPES[LARGEST], quantization="fp8",
+    estimate = estimate_startup(shape=MODEL_SHAPES[LARGEST], checkpoint="none",
                                 gpus_per_replica=8, platform=platform, weights="s3")
     short = _one_short(graph.resources, platform, estimate)
     (violation,) = [d for d in pack.analyze([short]) if d.policy == "llm-startup-timeouts"]
