@@ -31,7 +31,8 @@ providers = pulumi.ResourceOptions(
 platform = PLATFORMS[config.platform]
 network = Network(
     "network",
-    NetworkArgs(naming, config.network, config.region, platform.interface_endpoints),
+    NetworkArgs(naming, config.network, config.region, platform.interface_endpoints,
+                platform.load_balancer_subnets),
     providers,
 )
 serving = platform.factory(config.platform, PlatformArgs(config, network, naming), providers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -39,13 +40,21 @@ FLOW_LOG_RETENTION_DAYS: dict[str, int] = {"dev": 30, "staging": 90, "prod": 365
 class SubnetMasks:
     private: int
     public: int
+    load_balancer: int
 
 
 def subnet_masks(vpc_prefix: int) -> SubnetMasks:
     """Private subnets get 1/8 of the VPC each (EKS's VPC CNI gives every pod a VPC IP), public
     ones 1/64 (only load balancers and NAT gateways live there). Six AZs use 6/8 + 6/64 of the
-    range, so every configurable AZ count fits."""
-    return SubnetMasks(private=vpc_prefix + 3, public=vpc_prefix + 6)
+    range, so every configurable AZ count fits. Dedicated load-balancer subnets (EKS) are as
+    small as the public ones: /26 in the smallest VPC (/20), above the /27 an ALB needs."""
+    return SubnetMasks(private=vpc_prefix + 3, public=vpc_prefix + 6,
+                       load_balancer=vpc_prefix + 6)
+
+
+LOAD_BALANCER_SUBNETS = "loadbalancer"
+"""Name of the dedicated load-balancer subnet spec (awsx names the subnets
+`<vpc>-loadbalancer-<az>`)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,9 @@ class NetworkArgs:
     config: NetworkConfig
     region: str
     interface_endpoints: tuple[str, ...] = INTERFACE_ENDPOINTS
+    load_balancer_subnets: bool = False
+    """Add isolated subnets that hold only internal load balancers, so a NetworkPolicy can admit
+    the load balancer by CIDR without admitting every pod (EKS with `ip` targets)."""
 
 
 class Network(pulumi.ComponentResource):
@@ -63,6 +75,10 @@ class Network(pulumi.ComponentResource):
     private_subnet_ids: pulumi.Output[list[str]]
     public_subnet_ids: pulumi.Output[list[str]]
     vpc_cidr: str
+    load_balancer_subnet_ids: pulumi.Output[list[str]]
+    """The dedicated load-balancer subnets ([] unless `load_balancer_subnets`)."""
+    load_balancer_cidrs: pulumi.Output[list[str]]
+    """Their CIDR blocks, one per AZ, in AZ order."""
     endpoint_security_group_id: pulumi.Output[str]
     logs_kms_key_arn: pulumi.Output[str]
 
@@ -74,10 +90,13 @@ class Network(pulumi.ComponentResource):
         naming, cfg = args.naming, args.config
         self.vpc_cidr = cfg.cidr_block
 
-        vpc = self._vpc(name, naming, cfg, child)
+        vpc = self._vpc(name, naming, cfg, child, args.load_balancer_subnets)
         self.vpc_id = vpc.vpc_id
         self.private_subnet_ids = vpc.private_subnet_ids
         self.public_subnet_ids = vpc.public_subnet_ids
+        self.load_balancer_subnet_ids = vpc.isolated_subnet_ids
+        self.load_balancer_cidrs = pulumi.Output.all(
+            vpc.subnets, vpc.isolated_subnet_ids).apply(_isolated_cidrs)
 
         self._endpoints(name, args, vpc, child)
         self.logs_kms_key_arn = self._flow_logs(name, args, child)
@@ -93,10 +112,22 @@ class Network(pulumi.ComponentResource):
         )
 
     def _vpc(
-        self, name: str, naming: Naming, cfg: NetworkConfig, opts: pulumi.ResourceOptions
+        self, name: str, naming: Naming, cfg: NetworkConfig, opts: pulumi.ResourceOptions,
+        load_balancer_subnets: bool = False,
     ) -> awsx.ec2.Vpc:
         masks = subnet_masks(int(cfg.cidr_block.split("/")[1]))
         discovery = {"karpenter.sh/discovery": naming.cluster_name}
+        # Appended last: with the `Auto` strategy awsx allocates each AZ's subnets in spec
+        # order ("Order remains as specified by specs", pulumi-awsx SubnetAllocationStrategy;
+        # awsx/ec2/subnetDistributorNew.ts), so adding it leaves every existing subnet's range
+        # and name unchanged. Isolated: no route to a NAT or internet gateway, which an internal
+        # ALB never needs (it reaches targets over the VPC's local route).
+        extra = [awsx.ec2.SubnetSpecArgs(
+            type=awsx.ec2.SubnetType.ISOLATED,
+            name=LOAD_BALANCER_SUBNETS,
+            cidr_mask=masks.load_balancer,
+            tags={**naming.tags(), "llm-hosting/subnet-role": "load-balancer"},
+        )] if load_balancer_subnets else []
         return awsx.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=cfg.cidr_block,
@@ -122,6 +153,7 @@ class Network(pulumi.ComponentResource):
                     cidr_mask=masks.public,
                     tags={**naming.tags(), "kubernetes.io/role/elb": "1"},
                 ),
+                *extra,
             ],
             enable_dns_hostnames=True,  # required for interface endpoints' private DNS
             enable_dns_support=True,
@@ -339,3 +371,13 @@ def logs_key_policy(*, account: str, partition: str, region: str) -> str:
             ],
         }
     )
+
+
+def _isolated_cidrs(values: list[Any]) -> Any:
+    """CIDR blocks of the isolated subnets, in the order of `isolated_subnet_ids` (awsx gives
+    the subnets as resources; their ids and ranges are outputs of their own)."""
+    subnets, isolated = values
+    if not isolated:
+        return []
+    pairs = pulumi.Output.all(*[pulumi.Output.all(s.id, s.cidr_block) for s in subnets])
+    return pairs.apply(lambda ps: [dict(ps)[i] for i in isolated if i in dict(ps)])

@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import contextvars
 import hashlib
+import ipaddress
 import json
+import math
 import runpy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -145,20 +147,51 @@ def _eks_cluster_outputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _awsx_subnet_cidrs(vpc_cidr: str, azs: int, masks: list[int]) -> list[list[str]]:
+    """awsx's `Auto` layout: the VPC split into 2^ceil(log2(azs)) equal AZ blocks, each AZ's
+    specs allocated in order from its block's start, each aligned to its own size
+    (pulumi-awsx awsx/ec2/subnetDistributorNew.ts `getSubnetSpecs`). [az][spec] -> CIDR."""
+    vpc = ipaddress.ip_network(vpc_cidr)
+    az_prefix = vpc.prefixlen + math.ceil(math.log2(azs)) if azs > 1 else vpc.prefixlen
+    blocks = list(vpc.subnets(new_prefix=az_prefix))[:azs]
+    layout = []
+    for block in blocks:
+        at, cidrs = int(block.network_address), []
+        for mask in masks:
+            size = 2 ** (32 - mask)
+            at = -(-at // size) * size  # align up to the subnet's own size
+            cidrs.append(str(ipaddress.ip_network((at, mask))))
+            at += size
+        layout.append(cidrs)
+    return layout
+
+
 def _vpc_outputs(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """awsx.ec2.Vpc: ids, and `routeTables` as resources, one per subnet, named as awsx names
-    them (`<vpc>-<spec>-<az>`, public before private in each AZ)."""
+    """awsx.ec2.Vpc: ids, `routeTables` as resources, one per subnet, named as awsx names them
+    (`<vpc>-<spec>-<az>`, public before private in each AZ), and `subnets` as resources with
+    their CIDR blocks in awsx's `Auto` layout (isolated ones listed in `isolatedSubnetIds`)."""
     azs = int(inputs.get("numberOfAvailabilityZones", 2))
+    specs = inputs.get("subnetSpecs") or []
     tables = [
         ResourceRef("aws:ec2/routeTable:RouteTable", f"{name}-{kind}-{az}", {"vpcId": "vpc-0mock"})
         for az in range(1, azs + 1) for kind in ("public", "private")
     ]
+    layout = _awsx_subnet_cidrs(inputs.get("cidrBlock", "10.0.0.0/16"), azs,
+                                [int(s.get("cidrMask", 24)) for s in specs]) if specs else []
+    subnets = [
+        ResourceRef("aws:ec2/subnet:Subnet", f"{name}-{spec.get('name')}-{az + 1}",
+                    {"cidrBlock": layout[az][i], "vpcId": "vpc-0mock"})
+        for az in range(azs) for i, spec in enumerate(specs)
+    ]
+    isolated = [f"{name}-{spec.get('name')}-{az + 1}-id" for az in range(azs)
+                for spec in specs if spec.get("type") == "Isolated"]
     return {
         "vpcId": "vpc-0mock",
         "privateSubnetIds": [f"subnet-private-{i}" for i in range(azs)],
         "publicSubnetIds": [f"subnet-public-{i}" for i in range(azs)],
-        "isolatedSubnetIds": [],
+        "isolatedSubnetIds": isolated,
         "routeTables": tables,
+        "subnets": subnets,
     }
 
 

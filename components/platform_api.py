@@ -56,3 +56,6 @@ class PlatformSpec:
     config_check: ConfigCheck
     interface_endpoints: tuple[str, ...]
     """The VPC interface endpoints this platform's workloads call (each costs per AZ-hour)."""
+    load_balancer_subnets: bool = False
+    """Whether its internal load balancers get dedicated subnets (`NetworkArgs`), so a
+    NetworkPolicy can admit them by CIDR (EKS with `ip` targets; docs/hardening.md)."""

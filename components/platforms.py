@@ -38,7 +38,8 @@ PLATFORMS: Mapping[str, PlatformSpec] = {
         EcsPlatform, ecs_problems, (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS)
     ),
     "eks": PlatformSpec(
-        EksPlatform, no_config_check, (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS)
+        EksPlatform, no_config_check, (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS),
+        load_balancer_subnets=True,
     ),
     "sagemaker": PlatformSpec(
         SageMakerPlatform, sagemaker_problems, (*BASE_INTERFACE_ENDPOINTS, *SAGEMAKER_ENDPOINTS)

@@ -3,7 +3,8 @@
 Managed add-ons get EKS's security patches through a version bump here instead of a manual
 kubectl apply, and `OVERWRITE` adopts the self-managed copies EKS bootstraps at cluster
 creation. CoreDNS waits for the system node group: with no node to run on, the add-on would
-sit in DEGRADED and fail the deployment.
+sit in DEGRADED and fail the deployment. The VPC CNI runs with its network policy agent on, so
+the model namespaces' NetworkPolicies are enforced (components/eks/hardening.py).
 https://docs.aws.amazon.com/eks/latest/userguide/eks-add-ons.html
 """
 
@@ -12,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import json
+
 import pulumi
 import pulumi_aws as aws
 
+from components.eks.hardening import vpc_cni_configuration
 from components.facts.charts import eks_addons
 from components.tags import Naming
 
@@ -40,11 +44,14 @@ class EksAddons(pulumi.ComponentResource):
         self.addons = {}
         for addon, version in eks_addons(args.kubernetes_version).by_addon_name().items():
             needs_nodes = addon == "coredns"
+            # The VPC CNI enforces NetworkPolicy only with its policy agent on (hardening.py).
+            values = json.dumps(vpc_cni_configuration()) if addon == "vpc-cni" else None
             self.addons[addon] = aws.eks.Addon(
                 f"{name}-{addon}",
                 cluster_name=args.cluster_name,
                 addon_name=addon,
                 addon_version=version,
+                configuration_values=values,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 tags=args.naming.tags(),

@@ -90,7 +90,8 @@ class EksPlatform(pulumi.ComponentResource):
             config=config, naming=naming, cluster_name=cluster.cluster_name,
             vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr, provider=cluster.provider,
             ready=self.ready, pod_identity_agent=addons.pod_identity_agent,
-            system_nodes=system_nodes,
+            system_nodes=system_nodes, load_balancer_subnet_ids=network.load_balancer_subnet_ids,
+            load_balancer_cidrs=network.load_balancer_cidrs,
         ))
 
         self.provider = cluster.provider

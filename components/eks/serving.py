@@ -47,6 +47,13 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.config import Model
+from components.eks.hardening import (
+    container_security_context,
+    model_network_policy,
+    pod_security_context,
+    scratch_gib,
+    scratch_volumes,
+)
 from components.eks.labels import GPU_RESOURCE, GPU_TOLERATION
 from components.eks.roles import pod_identity_role
 from components.facts.gpus import GpuInstance
@@ -244,7 +251,8 @@ def shm_size_gib(model: Model) -> int:
     return 2 if model.gpus_per_replica == 1 else 4 * model.gpus_per_replica
 
 
-def pod_resources(model: Model, hosts: Sequence[GpuInstance] = ()) -> dict[str, dict[str, str]]:
+def pod_resources(model: Model, hosts: Sequence[GpuInstance] = (), engine: EngineImage = VLLM
+                  ) -> dict[str, dict[str, str]]:
     """The replica's GPUs plus its share of host CPU/memory on the *smallest* instance the
     model's NodePool may launch (`hosts`; default the sized instance), so Karpenter can pick any
     admitted type for the pod.
@@ -261,7 +269,9 @@ def pod_resources(model: Model, hosts: Sequence[GpuInstance] = ()) -> dict[str, 
                 for h in hosts)
     memory_gib = max(4, share, pod_memory_floor_gib(model))
     memory = f"{memory_gib}Gi"
-    storage = f"{cache_size_gib(model)}Gi"
+    # The model cache plus the engine's scratch emptyDirs (HOME caches, /tmp): the root
+    # filesystem is read-only, so nothing else writes to the node's disk.
+    storage = f"{cache_size_gib(model) + scratch_gib(engine.non_root)}Gi"
     return {
         "requests": {"cpu": str(cpu), "memory": memory, GPU_RESOURCE: str(tp),
                      "ephemeral-storage": storage},
@@ -288,9 +298,12 @@ def termination_grace_seconds(model: Model) -> int:
     return max(MIN_GRACE_SECONDS, PRESTOP_SLEEP_SECONDS + stream)
 
 
-def namespace(model: Model) -> dict[str, Any]:
-    """Namespace with the `restricted`-audit / `baseline`-enforce Pod Security labels (vLLM runs
-    as root in its image; capabilities are dropped instead)."""
+def namespace(model: Model, engine: EngineImage = VLLM) -> dict[str, Any]:
+    """Namespace enforcing the Pod Security `restricted` profile: the model server runs as
+    non-root with every capability dropped (components/eks/hardening.py), so the admission
+    controller also refuses any pod added to the namespace that would not. An engine image only
+    known to run as root gets `baseline` enforced (restricted still audited and warned)."""
+    enforce = "restricted" if engine.non_root is not None else "baseline"
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -298,12 +311,20 @@ def namespace(model: Model) -> dict[str, Any]:
             "name": namespace_name(model),
             "labels": {
                 **labels(model),
-                "pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/enforce": enforce,
                 "pod-security.kubernetes.io/audit": "restricted",
                 "pod-security.kubernetes.io/warn": "restricted",
             },
         },
     }
+
+
+def network_policy(model: Model, load_balancer_cidrs: Sequence[Any] = (),
+                   engine: EngineImage = VLLM) -> dict[str, Any]:
+    """The model namespace's NetworkPolicy (default deny + serving flows; hardening.py)."""
+    return model_network_policy(
+        name=f"{model.name}-serving", namespace=namespace_name(model), labels=labels(model),
+        port=engine.port, load_balancer_cidrs=load_balancer_cidrs)
 
 
 def service_account(model: Model) -> dict[str, Any]:
@@ -352,9 +373,13 @@ def deployment(
     hosts: Sequence[GpuInstance] = (),
     engine: EngineImage = VLLM,
 ) -> dict[str, Any]:
-    """The vLLM OpenAI server for one model, on the model's Karpenter NodePool."""
+    """The vLLM OpenAI server for one model, on the model's Karpenter NodePool, as non-root
+    with a read-only root filesystem: HOME, the caches and /tmp are emptyDirs
+    (components/facts/images.py records where the image writes)."""
+    layout = engine.non_root
     env: list[dict[str, Any]] = [
         {"name": "HF_HOME", "value": "/models/hf"},
+        *({"name": k, "value": v} for k, v in (layout.env() if layout else {}).items()),
         # No usage-stats calls home from a private subnet.
         {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
         {"name": "DO_NOT_TRACK", "value": "1"},
@@ -367,6 +392,7 @@ def deployment(
     if with_hf_token:
         env.append({"name": HF_TOKEN_KEY, "valueFrom": {"secretKeyRef": {
             "name": f"{model.name}-hf-token", "key": HF_TOKEN_KEY}}})
+    scratch, scratch_mounts = scratch_volumes(layout) if layout else ([], [])
     container = {
         "name": "vllm",
         "image": engine.image,
@@ -375,7 +401,7 @@ def deployment(
         "args": vllm_args(model, engine),
         "ports": [{"name": HTTP_PORT_NAME, "containerPort": engine.port, "protocol": "TCP"}],
         "env": env,
-        "resources": pod_resources(model, hosts),
+        "resources": pod_resources(model, hosts, engine),
         "startupProbe": _probe(engine.health_path, STARTUP_PERIOD_SECONDS,
                                startup_probe_failures(model), 5),
         "readinessProbe": _probe(engine.health_path, 10, 3, 5),
@@ -384,17 +410,18 @@ def deployment(
         "volumeMounts": [
             {"name": "dshm", "mountPath": "/dev/shm"},
             {"name": "model-cache", "mountPath": "/models"},
+            *scratch_mounts,
         ],
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": container_security_context(layout),
     }
     sel = selector_labels(model)
     pod_spec: dict[str, Any] = {
         "serviceAccountName": model.name,
+        # No Kubernetes API token: vLLM never calls the API. EKS Pod Identity is unaffected: its
+        # webhook mounts its own projected token (eks-pod-identity-token) whatever this says.
+        # https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html
         "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(layout),
         "terminationGracePeriodSeconds": termination_grace_seconds(model),
         "nodeSelector": dict(node_selector),
         "tolerations": [dict(GPU_TOLERATION)],
@@ -409,6 +436,7 @@ def deployment(
             {"name": "dshm", "emptyDir": {"medium": "Memory",
                                           "sizeLimit": f"{shm_size_gib(model)}Gi"}},
             {"name": "model-cache", "emptyDir": {"sizeLimit": f"{cache_size_gib(model)}Gi"}},
+            *scratch,
         ],
     }
     return {
@@ -566,20 +594,24 @@ def equivalent_hpa(scaled: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def ingress(model: Model, vpc_cidr: pulumi.Input[str], engine: EngineImage = VLLM
-            ) -> dict[str, Any]:
+def ingress(model: Model, vpc_cidr: pulumi.Input[str], engine: EngineImage = VLLM,
+            subnets: pulumi.Input[str] | None = None) -> dict[str, Any]:
     """Internal ALB (AWS Load Balancer Controller), reachable from the VPC range only.
 
     IP targets (no NodePort hop), health checks on /health, and an idle timeout long enough for a
-    streamed completion that pauses between tokens under load (ALB default: 60 s).
+    streamed completion that pauses between tokens under load (ALB default: 60 s). `subnets`
+    (comma-separated ids) pins the ALB to the network's dedicated load-balancer subnets, the
+    only CIDRs the model's NetworkPolicy admits besides the gateway and the scraper.
     https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/ingress/annotations/
     """
     a = "alb.ingress.kubernetes.io/"
+    pinned = {f"{a}subnets": subnets} if subnets is not None else {}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
         "metadata": _meta(model, annotations={
             f"{a}scheme": "internal",
+            **pinned,
             f"{a}target-type": "ip",
             f"{a}inbound-cidrs": vpc_cidr,
             f"{a}healthcheck-path": engine.health_path,
@@ -668,6 +700,10 @@ class ModelServingArgs:
     hf_token: Any = None
     ingress: Ingress = "none"
     vpc_cidr: pulumi.Input[str] = ""
+    load_balancer_subnet_ids: pulumi.Input[list[str]] | None = None
+    """The network's dedicated load-balancer subnets (the ALB is pinned to them)."""
+    load_balancer_cidrs: Sequence[pulumi.Input[str]] = ()
+    """Their CIDRs, admitted by the NetworkPolicy with `internal-alb`."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -708,6 +744,12 @@ class ModelServing(pulumi.ComponentResource):
                 f"{name}-hf-token", metadata=sec["metadata"], type=sec["type"],
                 string_data=sec["stringData"], opts=in_ns)
 
+        alb = args.ingress == "internal-alb"
+        np_obj = network_policy(model, args.load_balancer_cidrs if alb else ())
+        policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy", metadata=np_obj["metadata"], spec=np_obj["spec"],
+            opts=in_ns)
+
         dep_obj = deployment(model, region=args.region, node_selector=args.node_selector,
                              with_hf_token=with_token, hosts=args.hosts)
         # Node launch + 10-20 GB image pull + a 10-minute load: well past Pulumi's 10-minute
@@ -715,7 +757,7 @@ class ModelServing(pulumi.ComponentResource):
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment", metadata=dep_obj["metadata"], spec=dep_obj["spec"],
             opts=pulumi.ResourceOptions.merge(
-                _k8s_opts(after, ns, sa, secret, role),
+                _k8s_opts(after, ns, sa, secret, role, policy),
                 pulumi.ResourceOptions(custom_timeouts=rollout_timeouts(model))))
         svc_obj = service(model)
         self.service = k8s.core.v1.Service(f"{name}-service", metadata=svc_obj["metadata"],
@@ -728,8 +770,11 @@ class ModelServing(pulumi.ComponentResource):
             f"{name}-scaler", api_version=so["apiVersion"], kind=so["kind"],
             metadata=so["metadata"], spec=so["spec"],
             opts=_k8s_opts(after, ns, self.deployment))
-        if args.ingress == "internal-alb":
-            ing = ingress(model, args.vpc_cidr)
+        if alb:
+            subnets = (pulumi.Output.from_input(args.load_balancer_subnet_ids)
+                       .apply(lambda ids: ",".join(ids))
+                       if args.load_balancer_subnet_ids is not None else None)
+            ing = ingress(model, args.vpc_cidr, subnets=subnets)
             k8s.networking.v1.Ingress(
                 f"{name}-ingress", metadata=ing["metadata"], spec=ing["spec"],
                 opts=_k8s_opts(after, ns, self.service))

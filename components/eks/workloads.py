@@ -53,6 +53,9 @@ class ServingLayerArgs:
     pod_identity_agent: pulumi.Resource
     system_nodes: Sequence[pulumi.Resource] = ()
     """The system node group and CoreDNS: every Helm release here schedules onto them."""
+    load_balancer_subnet_ids: pulumi.Input[list[str]] | None = None
+    load_balancer_cidrs: pulumi.Input[list[str]] | None = None
+    """The network's dedicated load-balancer subnets and their CIDRs (internal ALB)."""
 
 
 def _pin(chart: str, repo: str, version: str) -> ChartPin:
@@ -99,6 +102,10 @@ def add_serving_layer(name: str, parent: pulumi.Resource, args: ServingLayerArgs
     metrics: MetricsSource = observability.metrics
     if metrics.aws_region is not None:
         metrics = MetricsSource(metrics.server_address, metrics.aws_region, AMP_TRIGGER_AUTH)
+    # One ipBlock per AZ: the count is config (never inside an apply), the CIDRs are outputs.
+    cidrs = args.load_balancer_cidrs
+    lb_cidrs = [pulumi.Output.from_input(cidrs).apply(lambda c, i=i: c[i])
+                for i in range(config.network.availability_zones)] if cidrs is not None else []
     endpoints: dict[str, str] = {}
     commands: dict[str, str] = {}
     for model in config.models:
@@ -108,7 +115,8 @@ def add_serving_layer(name: str, parent: pulumi.Resource, args: ServingLayerArgs
             model=model, naming=args.naming, cluster_name=args.cluster_name,
             region=config.region, node_selector=gpu_node_selector(model.name),
             metrics=metrics, hosts=hosts, hf_token=config.hf_token, ingress=cfg.ingress,
-            vpc_cidr=args.vpc_cidr, depends_on=deps,
+            vpc_cidr=args.vpc_cidr, load_balancer_subnet_ids=args.load_balancer_subnet_ids,
+            load_balancer_cidrs=lb_cidrs, depends_on=deps,
         ), opts)
         endpoints[model.name] = cluster_url(model)
         commands[model.name] = port_forward_command(model)

@@ -38,6 +38,29 @@ class EngineFlags:
 
 
 @dataclass(frozen=True)
+class NonRootLayout:
+    """How an image runs without root and with a read-only root filesystem: the UID/GID to run
+    as, the HOME to give it, and every directory it writes (each must be a mounted volume).
+
+    `cache_env` points every cache the engine or its libraries write at a directory under
+    `home`, so one writable volume at `home` holds them all; `scratch` are the other writable
+    paths (`/tmp`), mounted separately. The model cache (HF_HOME) and /dev/shm are sized per
+    model by the platform, not here.
+    """
+
+    uid: int
+    gid: int
+    home: str
+    cache_env: Mapping[str, str]
+    scratch: tuple[str, ...]
+    evidence: str
+
+    def env(self) -> dict[str, str]:
+        """HOME, USER and the cache variables, as the container's environment."""
+        return {"HOME": self.home, **self.cache_env}
+
+
+@dataclass(frozen=True)
 class EngineImage:
     """One pinned serving image and how to run it.
 
@@ -58,10 +81,17 @@ class EngineImage:
     flags: EngineFlags
     source: str
     checked: str
+    non_root: NonRootLayout | None = None
+    """None: the image is only known to run as root (kept as root, capabilities dropped)."""
+    digest: str | None = None
+    """`sha256:...` of the tag, when the image's owner publishes one we can cite; None keeps
+    the tag (the Checkov allowlist in scripts/render_k8s.py says why)."""
 
     @property
     def image(self) -> str:
-        return f"{self.repository}:{self.tag}"
+        """`repository:tag`, plus `@digest` when one is recorded (the digest then decides)."""
+        ref = f"{self.repository}:{self.tag}"
+        return f"{ref}@{self.digest}" if self.digest else ref
 
     def serve_args(
         self,
@@ -105,6 +135,55 @@ class EngineImage:
 # openai_compatible_server.html, https://docs.vllm.ai/en/latest/usage/metrics.html
 # Tag v0.12.0 checked 2026-11-25 against images built `FROM vllm/vllm-openai:v0.12.0` in public
 # repositories; the entrypoint is set explicitly, so images whose ENTRYPOINT differs still work.
+#
+# Running it as non-root with a read-only root filesystem (docs/hardening.md has the evidence).
+# The v0.12.0 tree itself is larger than the reference tooling here could fetch, so the layout is
+# taken from the upstream docker/Dockerfile on both sides of it:
+# * vllm-project/vllm docker/Dockerfile as stored at commit 0000977e (v0.8 era): no USER
+#   instruction in any stage, so the `vllm-openai` target runs as root (HOME=/root); every
+#   package goes in with `uv pip install --system` into the deadsnakes python3.12's system
+#   site-packages, /usr/local/lib/python3.12/dist-packages (the test stage copies into that very
+#   path), as root with the default umask: world-readable and -executable.
+# * The later upstream docker/Dockerfile that added a `vllm` user (UID 2000, GID 0; #31959)
+#   says the default `vllm-openai` image "keeps USER root" and creates the user only for an
+#   opt-in `vllm-openai-nonroot` target: v0.12.0 (before #31959) has no user to switch to, and
+#   needs none: a numeric UID without a passwd entry runs it.
+# * v0.12.0's ENTRYPOINT is `["vllm", "serve"]` (repeated by images built FROM it, e.g.
+#   kldzj/vllm-transformers5's Dockerfile); we set the command explicitly anyway.
+# * What it writes, and where (redirected below, under HOME on an emptyDir):
+#   vLLM: VLLM_CACHE_ROOT (default $XDG_CACHE_HOME/vllm: torch.compile cache, Run:ai streamer's
+#   config/tokenizer copies) and VLLM_CONFIG_ROOT ($XDG_CONFIG_HOME/vllm, usage stats), both
+#   from vllm/envs.py `get_default_cache_root`/`get_default_config_root`; its ZMQ IPC sockets go
+#   to tempfile.gettempdir() (/tmp); Triton's kernel cache (TRITON_CACHE_DIR, default
+#   ~/.triton/cache); torch inductor (TORCHINDUCTOR_CACHE_DIR, default
+#   /tmp/torchinductor_<getpass.getuser()>: getuser() reads USER first and raises for a UID
+#   without a passwd entry, hence USER); FlashInfer's JIT (~/.cache/flashinfer); outlines
+#   (OUTLINES_CACHE_DIR) and numba (NUMBA_CACHE_DIR) for guided decoding; the CUDA JIT cache
+#   (~/.nv); Hugging Face (HF_HOME, set per platform to the model cache).
+# * 10001:10001: a UID above every host range (Checkov CKV_K8S_40 asks for >= 10000) and a
+#   group of its own (not root's group 0, which owns files in the image).
+_VLLM_HOME = "/home/vllm"
+VLLM_NON_ROOT = NonRootLayout(
+    uid=10001,
+    gid=10001,
+    home=_VLLM_HOME,
+    cache_env=MappingProxyType({
+        "USER": "vllm",
+        "XDG_CACHE_HOME": f"{_VLLM_HOME}/.cache",
+        "XDG_CONFIG_HOME": f"{_VLLM_HOME}/.config",
+        "VLLM_CACHE_ROOT": f"{_VLLM_HOME}/.cache/vllm",
+        "VLLM_CONFIG_ROOT": f"{_VLLM_HOME}/.config/vllm",
+        "TRITON_CACHE_DIR": f"{_VLLM_HOME}/.cache/triton",
+        "TORCHINDUCTOR_CACHE_DIR": f"{_VLLM_HOME}/.cache/torchinductor",
+        "OUTLINES_CACHE_DIR": f"{_VLLM_HOME}/.cache/outlines",
+        "NUMBA_CACHE_DIR": f"{_VLLM_HOME}/.cache/numba",
+        "TMPDIR": "/tmp",
+    }),
+    scratch=("/tmp",),
+    evidence="vllm-project/vllm docker/Dockerfile: no USER before #31959, which keeps the "
+             "default image root; uv pip install --system; vllm/envs.py cache roots",
+)
+
 VLLM = EngineImage(
     engine="vllm",
     repository="vllm/vllm-openai",
@@ -129,6 +208,10 @@ VLLM = EngineImage(
     ),
     source="https://hub.docker.com/r/vllm/vllm-openai/tags",
     checked="2026-11-25",
+    non_root=VLLM_NON_ROOT,
+    # No digest: Docker Hub's tag page is the only owner-published source and is not citable
+    # as a stable document; pin by digest in your own ECR mirror (docs/hardening.md).
+    digest=None,
 )
 
 # TGI: `text-generation-launcher`; /health is 200 once the shards are ready; the router serves
