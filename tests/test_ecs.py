@@ -19,7 +19,7 @@ import pytest
 
 from components.config import ConfigError, EcsConfig, _ecs_problems
 from components.ecs.capacity import GPU_AMI_PARAMETER
-from components.ecs.containers import ENGINE, METRICS, WEIGHTS
+from components.ecs.containers import ENGINE, METRICS, VOLUMES_INIT, WEIGHTS
 from components.ecs.iam import task_role_policy
 from components.ecs.monitoring import DashboardRefs, dashboard_body
 from components.ecs.placement import spot_instance_types, task_shape
@@ -153,14 +153,15 @@ def test_botocore_validation_would_reject_a_malformed_container(staging):
 
 def test_engine_gets_its_gpus_shm_health_check_and_loads_weights_from_s3(staging):
     c = containers(staging)
-    assert set(c) == {WEIGHTS, ENGINE, METRICS}
+    assert set(c) == {VOLUMES_INIT, WEIGHTS, ENGINE, METRICS}
     engine, weights = c[ENGINE], c[WEIGHTS]
     assert engine["essential"] and not weights["essential"] and not c[METRICS]["essential"]
     assert engine["resourceRequirements"] == [{"type": "GPU", "value": "1"}]
     assert engine["image"] == ENGINE_IMAGES["vllm"].image
     assert engine["image"].split(":")[1] not in ("", "latest")
     assert engine["linuxParameters"]["sharedMemorySize"] >= 2048
-    assert engine["dependsOn"] == [{"containerName": WEIGHTS, "condition": "SUCCESS"}]
+    assert engine["dependsOn"] == [{"containerName": VOLUMES_INIT, "condition": "SUCCESS"},
+                                   {"containerName": WEIGHTS, "condition": "SUCCESS"}]
     assert weights["command"][:3] == [
         "s3", "sync", "s3://example-llm-weights-staging/meta-llama/Llama-3.1-8B-Instruct/"]
     assert engine["command"][0] == "/models/llama-8b"

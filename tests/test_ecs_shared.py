@@ -128,7 +128,8 @@ def test_one_task_definition_is_a_valid_register_task_definition_request(shared)
 
 def test_each_engine_has_its_own_gpus_port_health_check_shm_and_log_stream(shared):
     c = shared_containers(shared)
-    assert set(c) == {"weights-llama-1b", "engine-llama-1b", "engine-qwen-7b", METRICS}
+    assert set(c) == {"volumes", "weights-llama-1b", "engine-llama-1b", "engine-qwen-7b",
+                      METRICS}
     llama, qwen = c["engine-llama-1b"], c["engine-qwen-7b"]
     assert llama["resourceRequirements"] == [{"type": "GPU", "value": "1"}]
     assert qwen["resourceRequirements"] == [{"type": "GPU", "value": "2"}]

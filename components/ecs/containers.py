@@ -9,6 +9,16 @@ A task is up to three containers sharing the task's network namespace (awsvpc):
   reference (`secrets`), never in `environment`.
 * `metrics`: an ADOT collector that scrapes the engine's in-flight gauges and writes them to
   CloudWatch as EMF, for target tracking on concurrency.
+* `volumes` (first, always): opens the task's scratch volumes to the non-root containers, then
+  exits; every other container waits for it (`dependsOn: SUCCESS`).
+
+Least privilege (docs/hardening.md): every container has a read-only root filesystem, is not
+privileged and drops every Linux capability; the writable paths are task volumes. vLLM, the
+weights sync and the collector run as UID 10001 (each image allows it: components/facts/images.py
+for vLLM; the AWS CLI and ADOT images only read their own files). Docker creates a task's
+volumes root-owned 0755, so `volumes` (root, no capabilities: an owner may chmod its own
+directory) sets them 1777, as /tmp is. TGI stays root (its image's non-root layout is not
+verified here) with capabilities dropped and a writable root filesystem.
 """
 
 from __future__ import annotations
@@ -33,8 +43,16 @@ from components.sizing import EngineSettings, estimate_memory
 ENGINE = "engine"
 WEIGHTS = "weights"
 METRICS = "metrics"
+VOLUMES_INIT = "volumes"
 MODELS_VOLUME = "models"
 MODELS_PATH = "/models"
+HOME_VOLUME = "home"
+TMP_VOLUME = "tmp"
+TASK_VOLUMES = (MODELS_VOLUME, HOME_VOLUME, TMP_VOLUME)
+"""Docker volumes of every task (task scope, local driver): the model cache, the engine's HOME
+with its compile caches, and /tmp."""
+HELPER_USER = "10001:10001"
+"""The weights sync and the collector: not root (their images need no write outside volumes)."""
 
 TGI_PROMETHEUS_PORT_FLAG = "--prometheus-port"
 TGI_MASTER_PORT_FLAG = "--master-port"
@@ -150,7 +168,47 @@ def collector_config(inputs: TaskInputs) -> dict[str, Any]:
         metrics_log_group=inputs.metrics_log_group, region=inputs.region)
 
 
+def locked_down(user: str | None, *, read_only: bool = True,
+                init: bool | None = None) -> dict[str, Any]:
+    """The least-privilege fields of a container definition: `user` (None: the image's, root),
+    not privileged, every capability dropped, read-only root filesystem unless `read_only` is
+    False; `init` keeps the engine's init process (reaps vLLM's worker processes)."""
+    linux: dict[str, Any] = {"capabilities": {"drop": ["ALL"]}}
+    if init is not None:
+        linux["initProcessEnabled"] = init
+    fields: dict[str, Any] = {"privileged": False, "readonlyRootFilesystem": read_only,
+                              "linuxParameters": linux}
+    if user is not None:
+        fields["user"] = user
+    return fields
+
+
+def _scratch(volume: str, path: str) -> dict[str, Any]:
+    return {"sourceVolume": volume, "containerPath": path, "readOnly": False}
+
+
+def volumes_container(log_group: str, region: str) -> dict[str, Any]:
+    """Root, no capabilities: chmod 1777 the task volumes (Docker makes them root 0755)."""
+    paths = [f"/volumes/{v}" for v in TASK_VOLUMES]
+    return {
+        "name": VOLUMES_INIT,
+        "image": AWS_CLI_IMAGE,  # amazonlinux:2 userland: /bin/sh and chmod (aws/aws-cli
+        "essential": False,      # docker/Dockerfile), already pulled for the weights sync
+        "entryPoint": ["/bin/sh", "-c"],
+        "command": [f"chmod 1777 {' '.join(paths)}"],
+        "memoryReservation": 32,
+        "mountPoints": [_scratch(v, p) for v, p in zip(TASK_VOLUMES, paths, strict=True)],
+        "logConfiguration": _logs(log_group, region, VOLUMES_INIT),
+        **locked_down("0"),
+    }
+
+
+_AFTER_VOLUMES = {"containerName": VOLUMES_INIT, "condition": "SUCCESS"}
+
+
 def _metrics_container(config: dict[str, Any], log_group: str, region: str) -> dict[str, Any]:
+    # ADOT is one static binary in a scratch image (aws-otel-collector cmd/awscollector/
+    # Dockerfile): it reads its config from the environment and writes nothing.
     return {
         "name": METRICS,
         "image": ADOT_COLLECTOR_IMAGE,
@@ -158,6 +216,8 @@ def _metrics_container(config: dict[str, Any], log_group: str, region: str) -> d
         "environment": [{"name": "AOT_CONFIG_CONTENT", "value": json.dumps(config)}],
         "memoryReservation": 256,
         "logConfiguration": _logs(log_group, region, METRICS),
+        "dependsOn": [dict(_AFTER_VOLUMES)],
+        **locked_down(HELPER_USER),
     }
 
 
@@ -185,7 +245,7 @@ def _engine_containers(
     model, image, shape = e.model, e.image, e.shape
     spec = model.spec
     port = e.port or image.port
-    mount = [{"sourceVolume": MODELS_VOLUME, "containerPath": MODELS_PATH, "readOnly": False}]
+    mount = [_scratch(MODELS_VOLUME, MODELS_PATH)]
     containers: list[dict[str, Any]] = []
 
     if spec.weights_uri is not None:
@@ -195,16 +255,25 @@ def _engine_containers(
             "essential": False,
             "command": ["s3", "sync", spec.weights_uri, f"{MODELS_PATH}/{model.name}",
                         "--no-progress", "--only-show-errors"],
-            "environment": [{"name": "AWS_REGION", "value": region}],
+            # Not root: HOME (where the CLI would keep its config) is the task's /tmp.
+            "environment": [{"name": "AWS_REGION", "value": region},
+                            {"name": "HOME", "value": "/tmp"}],
             "memoryReservation": 512,
-            "mountPoints": mount,
+            "mountPoints": [*mount, _scratch(TMP_VOLUME, "/tmp")],
             "logConfiguration": _logs(log_group, region, e.log_prefix_weights),
+            "dependsOn": [dict(_AFTER_VOLUMES)],
+            **locked_down(HELPER_USER),
         })
 
+    layout = image.non_root
     environment = [
         {"name": "HF_HOME", "value": f"{MODELS_PATH}/.cache/huggingface"},
         {"name": "HF_HUB_ENABLE_HF_TRANSFER", "value": "1"},
+        *({"name": k, "value": v} for k, v in (layout.env() if layout else {}).items()),
     ]
+    if layout is not None:
+        mount += [_scratch(HOME_VOLUME, layout.home),
+                  *(_scratch(TMP_VOLUME, path) for path in layout.scratch)]
     if spec.weights_uri is not None:
         environment.append({"name": "HF_HUB_OFFLINE", "value": "1"})  # never call the Hub
     # Exactly the settings the memory model profiled (components/sizing.py), so what the
@@ -236,10 +305,8 @@ def _engine_containers(
         "resourceRequirements": [{"type": "GPU", "value": str(model.gpus_per_replica)}],
         "memoryReservation": shape.engine_memory_mib,
         "environment": environment,
-        "linuxParameters": {
-            "sharedMemorySize": shape.shared_memory_mib,
-            "initProcessEnabled": True,
-        },
+        **locked_down(f"{layout.uid}:{layout.gid}" if layout else None,
+                      read_only=layout is not None, init=True),
         "ulimits": [{"name": "nofile", "softLimit": 65536, "hardLimit": 65536}],
         "healthCheck": {"command": health_command(image, port),
                         **container_health_timing(shape)},
@@ -247,16 +314,19 @@ def _engine_containers(
         "mountPoints": mount,
         "logConfiguration": _logs(log_group, region, e.log_prefix_engine),
     }
+    engine["linuxParameters"]["sharedMemorySize"] = shape.shared_memory_mib
+    engine["dependsOn"] = [dict(_AFTER_VOLUMES)]
     if spec.weights_uri is not None:
-        engine["dependsOn"] = [{"containerName": e.weights_name, "condition": "SUCCESS"}]
-    elif hf_token_secret_arn is not None:
+        engine["dependsOn"].append({"containerName": e.weights_name, "condition": "SUCCESS"})
+    if spec.weights_uri is None and hf_token_secret_arn is not None:
         engine["secrets"] = [{"name": "HF_TOKEN", "valueFrom": hf_token_secret_arn}]
     containers.append(engine)
     return containers
 
 
 def container_definitions(inputs: TaskInputs) -> list[dict[str, Any]]:
-    containers = _engine_containers(
+    containers = [volumes_container(inputs.log_group, inputs.region)]
+    containers += _engine_containers(
         EngineSpec(model=inputs.model, image=inputs.image, shape=inputs.shape),
         region=inputs.region, log_group=inputs.log_group,
         hf_token_secret_arn=inputs.hf_token_secret_arn)
@@ -277,7 +347,7 @@ def shared_container_definitions(
     """A shared task: per model `weights-<model>` (with weightsUri) and `engine-<model>` on its
     own port and GPUs, logging to streams prefixed `<model>/`; one collector for all engines,
     whose gauges carry the dimensions `ServiceName` and `Model`."""
-    containers: list[dict[str, Any]] = []
+    containers: list[dict[str, Any]] = [volumes_container(log_group, region)]
     targets: list[ScrapeTarget] = []
     for member in host.members:
         model = member.model

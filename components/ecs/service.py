@@ -17,7 +17,7 @@ from components.ecs.containers import (
     ENGINE,
     INFLIGHT_RUNNING,
     INFLIGHT_WAITING,
-    MODELS_VOLUME,
+    TASK_VOLUMES,
     TaskInputs,
     container_definitions,
 )
@@ -155,10 +155,10 @@ class ModelService(pulumi.ComponentResource):
             task_role_arn=task_role.arn,
             container_definitions=definitions,
             volumes=[aws.ecs.TaskDefinitionVolumeArgs(
-                name=MODELS_VOLUME,
+                name=volume,
                 docker_volume_configuration=aws.ecs.TaskDefinitionVolumeDockerVolumeConfigurationArgs(
                     scope="task", driver="local"),
-            )],
+            ) for volume in TASK_VOLUMES],
             tags=naming.serving_tags(model, "ecs"),
             opts=child,
         )

@@ -12,7 +12,7 @@ import pulumi_aws as aws
 
 from components.ecs import iam
 from components.ecs.containers import (
-    MODELS_VOLUME,
+    TASK_VOLUMES,
     engine_container_name,
     shared_container_definitions,
 )
@@ -114,10 +114,10 @@ class SharedService(pulumi.ComponentResource):
             task_role_arn=task_role.arn,
             container_definitions=definitions,
             volumes=[aws.ecs.TaskDefinitionVolumeArgs(
-                name=MODELS_VOLUME,
+                name=volume,
                 docker_volume_configuration=aws.ecs.TaskDefinitionVolumeDockerVolumeConfigurationArgs(
                     scope="task", driver="local"),
-            )],
+            ) for volume in TASK_VOLUMES],
             tags=tags,
             opts=child,
         )
