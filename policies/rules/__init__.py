@@ -1,6 +1,6 @@
 """Every rule of the pack, one module per family; `policies/__main__.py` makes the policies."""
 
-from policies.rules import compute, cost, network, secrets, startup, tags
+from policies.rules import compute, cost, network, secrets, startup, tags, workloads
 from policies.rules._framework import Rule
 
 RULES: list[Rule] = [
@@ -10,6 +10,7 @@ RULES: list[Rule] = [
     *tags.RULES,
     *startup.RULES,
     *cost.RULES,
+    *workloads.RULES,
 ]
 """In the order `pulumi preview` lists them."""
 

@@ -86,15 +86,18 @@ def keyed(diagnostics: list[Diagnostic]) -> set[tuple[str, str, str, str]]:
 def test_analyzer_info_lists_every_policy_and_its_config_schema(pack):
     info = pack.info
     assert info.name == "llm-hosting" and info.supportsConfig
-    # The ten policies issue 8 names, each with a one-sentence description.
+    # The ten policies issue 8 names and the four workload rules of issue 17, each with a
+    # one-sentence description.
     assert sorted(p.name for p in info.policies) == sorted([
         "gpu-instance-allowlist", "model-fits-gpu-memory", "imdsv2-required",
         "no-plaintext-secrets", "encryption-at-rest", "private-by-default", "required-tags",
-        "llm-startup-timeouts", "cost-ceiling", "warm-capacity-in-prod"])
+        "llm-startup-timeouts", "cost-ceiling", "warm-capacity-in-prod",
+        "workloads-no-privileged-containers", "workloads-non-root",
+        "workloads-no-privilege-escalation", "workloads-serving-network-policy"])
     assert all(p.description.endswith(".") and p.description.count(". ") == 0
                for p in info.policies)
     stack_policies = [p.name for p in info.policies if p.policy_type == 2]
-    assert stack_policies == ["cost-ceiling"]
+    assert stack_policies == ["cost-ceiling", "workloads-serving-network-policy"]
     schemas = pack.schemas()
     assert schemas["cost-ceiling"]["properties"]["maxHourlyUsd"]["default"] == 100
     assert schemas["gpu-instance-allowlist"]["properties"]["allowedFamilies"]["default"] == ["*"]
@@ -150,7 +153,8 @@ def test_enforcement_comes_from_the_environment_config(pack):
 
 
 def test_secret_wrapped_values_are_judged_by_where_they_land(pack):
-    container = {"name": "engine", "environment": [{"name": "HF_TOKEN", "value": "hf_x"}]}
+    container = {"name": "engine", "user": "10001",
+                 "environment": [{"name": "HF_TOKEN", "value": "hf_x"}]}
     task = Recorded(type="aws:ecs/taskDefinition:TaskDefinition", name="td",
                     urn="urn:pulumi:prod::llm-hosting::aws:ecs/taskDefinition:TaskDefinition::td",
                     inputs={"containerDefinitions": secret(json.dumps([container])),

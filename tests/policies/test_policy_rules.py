@@ -72,7 +72,7 @@ def run_stack(policy: str, resources: list[tuple[str, dict[str, Any]]],
 
 def test_every_policy_has_a_unique_kebab_name_and_one_sentence_description():
     names = [r.name for r in RULES]
-    assert len(names) == len(set(names)) == 10
+    assert len(names) == len(set(names)) == 14
     for rule in RULES:
         assert rule.name == rule.name.lower() and " " not in rule.name
         assert rule.description.endswith(".") and rule.description.count(". ") == 0
