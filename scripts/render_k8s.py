@@ -42,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from components.offline import Graph, run_program, unwrap
+from components.offline import Graph, unwrap
 
 CHECKOV_VERSION = "3.3.30"
 """Pinned in .ci/run and the README command; bump the three together."""
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     verdict = judge(scan(args.checkov, args.out))
     scanned = time.monotonic() - start
-    for finding, entry in verdict.allowlisted:
+    for finding, _entry in verdict.allowlisted:
         print(f"allowlisted {finding.check} {finding.resource} ({finding.file})")
     for finding in verdict.failed:
         print(f"FAILED {finding.check} {finding.resource} ({finding.file})")

@@ -10,10 +10,9 @@ https://docs.aws.amazon.com/eks/latest/userguide/eks-add-ons.html
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import json
 
 import pulumi
 import pulumi_aws as aws
