@@ -149,7 +149,8 @@ def test_each_engine_has_its_own_gpus_port_health_check_shm_and_log_stream(share
     assert qwen["linuxParameters"]["sharedMemorySize"] == 4096
     assert llama["logConfiguration"]["options"]["awslogs-stream-prefix"] == "llama-1b"
     assert qwen["logConfiguration"]["options"]["awslogs-stream-prefix"] == "qwen-7b"
-    assert llama["dependsOn"] == [{"containerName": "weights-llama-1b", "condition": "SUCCESS"}]
+    assert llama["dependsOn"] == [{"containerName": "volumes", "condition": "SUCCESS"},
+                                  {"containerName": "weights-llama-1b", "condition": "SUCCESS"}]
     for engine in (llama, qwen):
         hc = engine["healthCheck"]
         assert hc["startPeriod"] + hc["interval"] * hc["retries"] >= 600

@@ -93,7 +93,8 @@ def test_judge_separates_allowlisted_failed_stale_and_unevaluated():
         [("CKV_K8S_11", "Deployment.llm-a.a"), ("CKV_K8S_11", "Deployment.default.mine"),
          ("CKV_AWS_336", "aws_ecs_task_definition.t")],
         [("CKV_AWS_249", "aws_ecs_task_definition.t"),
-         ("CKV_AWS_249", "aws_ecs_task_definition.u"), ("CKV_AWS_335", "aws_ecs_task_definition.u")]),
+         ("CKV_AWS_249", "aws_ecs_task_definition.u"),
+         ("CKV_AWS_335", "aws_ecs_task_definition.u")]),
         allow)
     assert [f.resource for f, _ in verdict.allowlisted] == ["Deployment.llm-a.a"]
     assert [(f.check, f.resource) for f in verdict.failed] == [

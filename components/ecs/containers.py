@@ -51,6 +51,7 @@ TMP_VOLUME = "tmp"
 TASK_VOLUMES = (MODELS_VOLUME, HOME_VOLUME, TMP_VOLUME)
 """Docker volumes of every task (task scope, local driver): the model cache, the engine's HOME
 with its compile caches, and /tmp."""
+VOLUMES_INIT_MEMORY_MIB = 32
 HELPER_USER = "10001:10001"
 """The weights sync and the collector: not root (their images need no write outside volumes)."""
 
@@ -196,7 +197,7 @@ def volumes_container(log_group: str, region: str) -> dict[str, Any]:
         "essential": False,      # docker/Dockerfile), already pulled for the weights sync
         "entryPoint": ["/bin/sh", "-c"],
         "command": [f"chmod 1777 {' '.join(paths)}"],
-        "memoryReservation": 32,
+        "memoryReservation": VOLUMES_INIT_MEMORY_MIB,
         "mountPoints": [_scratch(v, p) for v, p in zip(TASK_VOLUMES, paths, strict=True)],
         "logConfiguration": _logs(log_group, region, VOLUMES_INIT),
         **locked_down("0"),
@@ -214,7 +215,9 @@ def _metrics_container(config: dict[str, Any], log_group: str, region: str) -> d
         "image": ADOT_COLLECTOR_IMAGE,
         "essential": False,
         "environment": [{"name": "AOT_CONFIG_CONTENT", "value": json.dumps(config)}],
-        "memoryReservation": 256,
+        # The collector's 256 MiB of SIDECAR_MEMORY_MIB, less what the volumes step reserves
+        # (a soft reservation; it exits before the collector's scrapes begin).
+        "memoryReservation": 256 - VOLUMES_INIT_MEMORY_MIB,
         "logConfiguration": _logs(log_group, region, METRICS),
         "dependsOn": [dict(_AFTER_VOLUMES)],
         **locked_down(HELPER_USER),

@@ -24,7 +24,8 @@ REGISTERED_MEMORY_FRACTION = 0.92
 G/P instances) minus `ECS_RESERVED_MEMORY`; 92% keeps every catalog type on the safe side."""
 
 SIDECAR_MEMORY_MIB = 768
-"""Reserved for the weights init container (512) and the metrics collector (256)."""
+"""Reserved for the weights init container (512) and the metrics collector with the volumes
+init step (256 together)."""
 
 SPOT_PRICE_CEILING = 2.0
 """A Spot alternative may cost at most 2x the sized type's on-demand rate: capacity-optimized
