@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from components.facts import (
@@ -65,6 +74,16 @@ PLATFORM_PRICING: Mapping[str, Pricing] = {"sagemaker": "sagemaker", "eks": "ec2
 
 RESERVED_TAG_KEYS = frozenset({"project", "stack", "environment", "managed-by"})
 
+# Ranges a real deployment can have. Every number in the config has one, so nothing downstream
+# (sizing, packing, the program) ever sees an overflow, a loop over a million replicas, or a
+# price in the millions per hour: the value is refused here, with its key path.
+MAX_REPLICAS = 1000
+"""Replicas of one model: beyond the GPU quota AWS grants one account in one region."""
+MAX_TOKENS = 2**24
+"""Context tokens (16,777,216): above the longest context any open model publishes (10M)."""
+MAX_PARAMETERS_B = 10_000.0
+"""Billions of parameters (10T): above the largest open checkpoints (~2T)."""
+
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(\S+?)/?$")
@@ -90,8 +109,23 @@ class _Strict(BaseModel):
     """camelCase keys, unknown keys rejected: a typo must never be silently ignored."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=False
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=False,
+        # The CLI passes structured config as JSON, so a number is a number: `"4"`, `4.5` for
+        # an int, or `true` for a number are mistakes, not values to coerce; and JSON has no
+        # infinity (`.inf` fails in the CLI itself).
+        strict=True, allow_inf_nan=False,
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """`gpusPerReplica: true` would pass `Literal[1, 2, 4, 8]` (True == 1 in Python)."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if not _accepts_bool(annotation):
+                raise ValueError(f"{str(value).lower()} is a boolean; this key takes "
+                                 f"{_type_name(annotation).replace(chr(92), '')}")
+        return value
 
 
 class NetworkConfig(_Strict):
@@ -105,25 +139,35 @@ class NetworkConfig(_Strict):
 
 
 class ShapeConfig(_Strict):
-    """Architecture of a model the facts catalog does not know (read it from its config.json)."""
+    """Architecture of a model the facts catalog does not know (read it from its config.json).
 
-    parameters: float = Field(gt=0, description="total parameters, in billions")
+    Upper bounds sit well above every published open model (Llama 3.1 405B: 126 layers, hidden
+    16384, 128 heads; Gemma: head_dim 256, vocab 256k; Llama 4 Scout: 10M context).
+    """
+
+    parameters: float = Field(gt=0, le=MAX_PARAMETERS_B,
+                              description="total parameters, in billions")
     active_parameters: float | None = Field(
-        default=None, gt=0, description="MoE: parameters active per token, billions"
+        default=None, gt=0, le=MAX_PARAMETERS_B,
+        description="MoE: parameters active per token, billions",
     )
-    layers: int = Field(gt=0, description="`num_hidden_layers`")
-    hidden_size: int = Field(gt=0, description="`hidden_size`")
-    attention_heads: int = Field(gt=0, description="`num_attention_heads`")
-    kv_heads: int = Field(gt=0, description="`num_key_value_heads`")
-    head_dim: int = Field(gt=0, description="`head_dim` (hidden size / heads when absent)")
-    vocab_size: int = Field(gt=0, description="`vocab_size`")
+    layers: int = Field(ge=1, le=1024, description="`num_hidden_layers`")
+    hidden_size: int = Field(ge=1, le=131_072, description="`hidden_size`")
+    attention_heads: int = Field(ge=1, le=1024, description="`num_attention_heads`")
+    kv_heads: int = Field(ge=1, le=1024, description="`num_key_value_heads`")
+    head_dim: int | None = Field(
+        default=None, ge=1, le=1024,
+        description="`head_dim`; derived as hiddenSize / attentionHeads when absent",
+    )
+    vocab_size: int = Field(ge=1, le=2**21, description="`vocab_size`")
     dtype: Literal["bfloat16", "float16", "float32"] = Field(
         default="bfloat16", description="`torch_dtype`"
     )
-    max_position_embeddings: int = Field(gt=0, description="`max_position_embeddings`")
+    max_position_embeddings: int = Field(ge=1, le=MAX_TOKENS,
+                                         description="`max_position_embeddings`")
     tied_embeddings: bool = Field(default=False, description="`tie_word_embeddings`")
     intermediate_size: int | None = Field(
-        default=None, gt=0,
+        default=None, ge=1, le=1_048_576,
         description="`intermediate_size` (MLP width; MoE: per expert); default 4 x hiddenSize",
     )
     experts_per_token: int = Field(
@@ -135,6 +179,11 @@ class ShapeConfig(_Strict):
         "for 16-bit weights, else `awq`, `gptq` or `fp8`",
     )
 
+    @property
+    def derived_head_dim(self) -> int:
+        """`head_dim` as transformers derives it when config.json omits it."""
+        return self.head_dim or self.hidden_size // self.attention_heads
+
     def to_shape(self) -> ModelShape:
         return ModelShape(
             parameters_b=self.parameters,
@@ -143,7 +192,7 @@ class ShapeConfig(_Strict):
             hidden_size=self.hidden_size,
             attention_heads=self.attention_heads,
             kv_heads=self.kv_heads,
-            head_dim=self.head_dim,
+            head_dim=self.derived_head_dim,
             vocab_size=self.vocab_size,
             dtype=self.dtype,
             max_position_embeddings=self.max_position_embeddings,
@@ -160,9 +209,11 @@ class ModelConfig(_Strict):
     quantization: Quantization = Field(
         default="none", description="`none`, `awq`, `gptq` or `fp8`"
     )
-    max_input_tokens: int = Field(default=3072, gt=0, description="longest prompt accepted")
+    max_input_tokens: int = Field(default=3072, ge=1, le=MAX_TOKENS,
+                                  description="longest prompt accepted")
     max_total_tokens: int = Field(
-        default=4096, gt=0, description="prompt + output per sequence; sizes the KV cache"
+        default=4096, ge=2, le=MAX_TOKENS,
+        description="prompt + output per sequence; sizes the KV cache",
     )
     gpus_per_replica: Literal[1, 2, 4, 8] | None = Field(
         default=None,
@@ -173,10 +224,12 @@ class ModelConfig(_Strict):
         default=None, description="EC2 name (g5.2xlarge); omitted: the cheapest that fits"
     )
     min_replicas: int = Field(
-        default=1, ge=0, description="replicas kept running; 0 (scale to zero) outside prod only"
+        default=1, ge=0, le=MAX_REPLICAS,
+        description="replicas kept running; 0 (scale to zero) outside prod only",
     )
     max_replicas: int | None = Field(
-        default=None, ge=1, description="autoscaling ceiling; default minReplicas"
+        default=None, ge=1, le=MAX_REPLICAS,
+        description="autoscaling ceiling; default minReplicas",
     )
     capacity: Capacity = Field(default="on-demand", description="`on-demand` or `spot`")
     weights_uri: str | None = Field(
@@ -215,7 +268,7 @@ class SageMakerConfig(_Strict):
         "back on alarms",
     )
     max_instance_count: int | None = Field(
-        default=None, ge=1,
+        default=None, ge=1, le=MAX_REPLICAS,
         description="instances per production variant at most; default: what maxReplicas need",
     )
     data_capture_percent: int = Field(
@@ -275,7 +328,7 @@ class EksConfig(_Strict):
         description="GPU families allowed if per-replica price <= ratio x the sized instance",
     )
     max_gpus_per_model: int | None = Field(
-        default=None, ge=1,
+        default=None, ge=1, le=8 * (MAX_REPLICAS + 1),
         description="Karpenter GPU ceiling per model pool; default (maxReplicas+1) x GPUs",
     )
     monitoring: Literal["kube-prometheus-stack", "amp"] = Field(
@@ -408,13 +461,14 @@ def _ecs_shared_problems(groups: list[EcsSharedInstanceConfig], p: str) -> list[
     names, GPU sum, capacity, replicas) are `components.ecs.sharing.ecs_problems`."""
     problems: list[str] = []
     owner: dict[str, int] = {}
-    names = [g.name for g in groups]
+    first_named: dict[str, int] = {}
     for i, group in enumerate(groups):
         if not _DNS_LABEL.match(group.name) or len(group.name) > 40:
             problems.append(f"{p}[{i}].name: {group.name!r} must be a DNS-1123 label of at most "
                             "40 chars (it names the shared service and its hosts)")
-        if names.count(group.name) > 1 and names.index(group.name) < i:
-            problems.append(f"{p}[{i}].name: {group.name!r} is also {p}[{names.index(group.name)}]"
+        first = first_named.setdefault(group.name, i)
+        if first < i:
+            problems.append(f"{p}[{i}].name: {group.name!r} is also {p}[{first}]"
                             "; shared instance names must be unique")
         distinct = len(set(group.model_names))
         if distinct < 2:
@@ -424,8 +478,9 @@ def _ecs_shared_problems(groups: list[EcsSharedInstanceConfig], p: str) -> list[
             # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/register-multiple-targetgroups.html
             problems.append(f"{p}[{i}].models: lists {distinct} models; an ECS service "
                             "registers at most 5 ALB target groups (one per model)")
+        listed: dict[str, int] = {}
         for j, model in enumerate(group.model_names):
-            if group.model_names.index(model) < j:
+            if listed.setdefault(model, j) < j:
                 problems.append(f"{p}[{i}].models[{j}]: {model!r} is listed twice")
             elif model in owner and owner[model] != i:
                 problems.append(f"{p}[{i}].models[{j}]: {model!r} is already in "
@@ -552,7 +607,8 @@ def config_reference() -> list[tuple[str, str, str, str]]:
             default = ("required" if info.is_required()
                        else str(extra["defaultText"]) if "defaultText" in extra
                        else _default_text(info.get_default(call_default_factory=True)))
-            rows.append((key, _type_name(info.annotation), default, info.description or ""))
+            kind = _type_name(info.annotation) + _range_text(info.metadata)
+            rows.append((key, kind, default, info.description or ""))
             nested = [a for a in (info.annotation, *get_args(info.annotation))
                       if isinstance(a, type) and issubclass(a, BaseModel)]
             if nested:
@@ -562,6 +618,30 @@ def config_reference() -> list[tuple[str, str, str, str]]:
 
     walk(_RawStack, f"{NAMESPACE}:")
     return rows
+
+
+def _range_text(metadata: Iterable[Any]) -> str:
+    """` 1..1000` from a field's bounds, so the README states every number's range."""
+    names = {"Ge": "ge", "Gt": "gt", "Le": "le", "Lt": "lt"}  # annotated_types bounds
+    bounds = {type(m).__name__: getattr(m, names[type(m).__name__]) for m in metadata
+              if type(m).__name__ in names}
+    if not bounds:
+        return ""
+
+    def num(x: Any) -> str:
+        return f"{x:,}" if isinstance(x, int) else f"{x:g}"
+
+    low = (num(bounds["Ge"]) if "Ge" in bounds else
+           f">{num(bounds['Gt'])}" if "Gt" in bounds else "")
+    high = (num(bounds["Le"]) if "Le" in bounds else
+            f"<{num(bounds['Lt'])}" if "Lt" in bounds else "")
+    return f" {low}..{high}" if low and high else f" {'>=' if 'Ge' in bounds else ''}{low}{high}"
+
+
+def _accepts_bool(annotation: Any) -> bool:
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_accepts_bool(a) for a in get_args(annotation) if not isinstance(a, (int, str)))
 
 
 def _default_text(default: Any) -> str:
@@ -607,10 +687,21 @@ def _format_pydantic(
                             f"--path '{path}' <value>`")
         elif e["type"] == "literal_error":
             expected = e.get("ctx", {}).get("expected", "")
-            problems.append(f"{path}: {e['input']!r} is not accepted; use one of {expected}")
+            problems.append(f"{path}: {_shown(e['input'])} is not accepted; use one of "
+                            f"{expected}")
+        elif e["type"] == "value_error":
+            problems.append(f"{path}: {e['ctx']['error']}")
         else:
-            problems.append(f"{path}: {e['msg']} (got {e['input']!r})")
+            problems.append(f"{path}: {e['msg']} (got {_shown(e['input'])})")
     return problems
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as a problem quotes it: a 310-digit number is not worth 310 characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return "a number of more than 30 digits"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 def _accepted_keys(model: type[BaseModel], loc: list[str | int]) -> str:
@@ -639,13 +730,40 @@ def _decode(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         key = full_key[len(prefix):]
         if key in _OBJECT_KEYS and isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = json.loads(value, parse_constant=_no_constant, parse_float=_finite,
+                                   parse_int=_bounded_int)
             except json.JSONDecodeError as exc:
                 problems.append(f"{full_key}: not valid structured config ({exc.msg}); set it with "
                                 f"`pulumi config set --path '{full_key}...'`")
                 continue
+            except ValueError as exc:
+                problems.append(f"{full_key}: {exc}")
+                continue
         data[key] = value
     return data, problems
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON (or the Pulumi CLI) can carry; use a finite "
+                     "number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{_shown(text)} is too large for a number; use a finite number")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    """Python refuses to parse integers past 4,300 digits (a ValueError, not a JSON error); a
+    number that long only needs its sign and size for the range check that refuses it."""
+    if len(text.lstrip("-")) <= 30:
+        return int(text)
+    return -_HUGE if text.startswith("-") else _HUGE
+
+
+_HUGE = 10**40
 
 
 def parse_stack_config(
@@ -714,7 +832,8 @@ def parse_stack_config(
         if model is not None:
             models.append(model)
     names = [m.name for m in specs]
-    for dup in sorted({n for n in names if names.count(n) > 1}):
+    counts = Counter(names)
+    for dup in sorted(n for n, count in counts.items() if count > 1):
         where = ", ".join(f"models[{i}]" for i, n in enumerate(names) if n == dup)
         problems.append(f"{NAMESPACE}:models: name {dup!r} is used by {where}; model names "
                         "must be unique")
@@ -906,6 +1025,9 @@ def _model(i: int, spec: ModelConfig, platform: Platform | None) -> tuple[Model 
 
     catalog_shape = get_model_shape(spec.model_id)
     if spec.shape is not None:
+        problems += _shape_problems(f"{p}.shape", spec.shape)
+        if problems:
+            return None, problems
         shape = spec.shape.to_shape()
     elif catalog_shape is not None:
         shape = catalog_shape
@@ -970,6 +1092,29 @@ def _checkpoint_problems(p: str, spec: ModelConfig) -> list[str]:
                 "'none'"]
     return [f"{path}: {spec.model_id} is a pre-quantized {held.upper()} checkpoint and is "
             f"loaded as {held} whatever is asked; set quantization to {held!r}"]
+
+
+def _shape_problems(p: str, shape: ShapeConfig) -> list[str]:
+    """What a config.json cannot say: checks across the shape's own fields."""
+    problems = []
+    if shape.head_dim is None and shape.hidden_size % shape.attention_heads:
+        problems.append(f"{p}.headDim: required here: hiddenSize ({shape.hidden_size}) is not a "
+                        f"multiple of attentionHeads ({shape.attention_heads}), so it cannot be "
+                        "derived; copy `head_dim` from the model's config.json")
+    if shape.kv_heads > shape.attention_heads or shape.attention_heads % shape.kv_heads:
+        problems.append(f"{p}.kvHeads: {shape.kv_heads} must divide attentionHeads "
+                        f"({shape.attention_heads}): each KV head serves a whole group of query "
+                        "heads (`num_key_value_heads` in config.json)")
+    if shape.active_parameters is not None and shape.active_parameters > shape.parameters:
+        problems.append(f"{p}.activeParameters: {shape.active_parameters} exceeds parameters "
+                        f"({shape.parameters}); both are in billions")
+    embeddings_b = (shape.vocab_size * shape.hidden_size
+                    * (1 if shape.tied_embeddings else 2)) / 1e9
+    if embeddings_b >= shape.parameters:
+        problems.append(f"{p}.parameters: {shape.parameters} billion is less than the embeddings "
+                        f"alone ({embeddings_b:.3g} billion from vocabSize x hiddenSize); give "
+                        "the total parameter count in billions (7.6 for a 7.6B model)")
+    return problems
 
 
 def _placement(

@@ -616,9 +616,44 @@ class EngineCheckError(Exception):
         super().__init__("\n".join(self.problems))
 
 
+DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
+
+
 def _disabled_default_providers(config: Mapping[str, Any]) -> frozenset[str]:
-    value = config.get("pulumi:disable-default-providers", [])
-    return frozenset(json.loads(value) if isinstance(value, str) else value)
+    """The packages whose default provider the engine refuses; `EngineCheckError` for a value
+    the engine cannot read."""
+    disabled, problems = read_disabled_default_providers(config)
+    if problems:
+        raise EngineCheckError(problems)
+    return disabled
+
+
+def read_disabled_default_providers(
+    config: Mapping[str, Any],
+) -> tuple[frozenset[str], list[str]]:
+    """`pulumi:disable-default-providers` as the engine reads it (pulumi/pulumi
+    `pkg/resource/deploy/default_providers.go:shouldDenyRequest`): a JSON list of package
+    names, each trimmed, `*` for all; an empty string or JSON `null` disables nothing. Anything
+    else fails every `pulumi up` at the first default-provider request; here it is a problem
+    with the fix."""
+    value = config.get(DISABLE_DEFAULT_PROVIDERS)
+    if value is None or value == "":
+        return frozenset(), []
+    if not isinstance(value, str):
+        value = json.dumps(value)
+    fix = (f"{DISABLE_DEFAULT_PROVIDERS}: {value!r} is not a list of package names; write it "
+           "as a YAML list, e.g. [aws, aws-native, kubernetes]")
+    try:
+        names = json.loads(value)
+    except ValueError:
+        return frozenset(), [fix]
+    if names is None:
+        return frozenset(), []
+    if not isinstance(names, list):
+        return frozenset(), [fix]
+    problems = [f"{DISABLE_DEFAULT_PROVIDERS}[{i}]: {name!r} must be a string (a package name)"
+                for i, name in enumerate(names) if not isinstance(name, str)]
+    return frozenset(n.strip() for n in names if isinstance(n, str)), problems
 
 
 @contextlib.contextmanager

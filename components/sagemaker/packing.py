@@ -143,23 +143,47 @@ def _placement(model: Model) -> Placement:
 
 
 def instances_needed(placements: Iterable[Placement], copies: str, instance: GpuInstance) -> int:
-    """First-fit-decreasing count of instances for every copy (`copies`: "min" or "max")."""
-    items: list[tuple[int, int]] = []
+    """First-fit-decreasing count of instances for every copy (`copies`: "min" or "max").
+
+    Computed on runs of identical instances rather than copy by copy, so the work grows with
+    the number of models, not with `maxReplicas`: first-fit puts each copy in the first
+    instance with room, so a run of instances in the same state fills one after another with
+    the same number of copies each, and one run of N copies of one size is placed in a step.
+    The result is exactly what placing the copies one at a time gives.
+    """
+    demand: dict[tuple[int, int], int] = {}
     for p in placements:
         if p.copies_per_instance == 0:
             continue
         count = p.min_copies if copies == "min" else p.max_copies
-        items += [(p.gpus, p.min_memory_mib)] * count
-    bins: list[list[int]] = []  # free [gpus, memory] per instance
-    for gpus, memory in sorted(items, reverse=True):
-        for free in bins:
-            if free[0] >= gpus and free[1] >= memory:
-                free[0] -= gpus
-                free[1] -= memory
-                break
-        else:
-            bins.append([instance.gpu_count - gpus, usable_host_mib(instance) - memory])
-    return len(bins)
+        if count:
+            key = (p.gpus, p.min_memory_mib)
+            demand[key] = demand.get(key, 0) + count
+    empty = (instance.gpu_count, usable_host_mib(instance))
+    runs: list[list[int]] = []  # [free gpus, free memory, instances in this state], in order
+    for (gpus, memory), left in sorted(demand.items(), reverse=True):
+        placed: list[list[int]] = []
+        for free_gpus, free_memory, count in runs:
+            fits = min(free_gpus // gpus, free_memory // memory) if left else 0
+            if fits == 0:
+                placed.append([free_gpus, free_memory, count])
+                continue
+            full, rest = divmod(min(left, fits * count), fits)
+            filled = [free_gpus - fits * gpus, free_memory - fits * memory]
+            partial = [free_gpus - rest * gpus, free_memory - rest * memory]
+            untouched = count - full - (1 if rest else 0)
+            placed += [[*filled, full]] if full else []
+            placed += [[*partial, 1]] if rest else []
+            placed += [[free_gpus, free_memory, untouched]] if untouched else []
+            left -= full * fits + rest
+        per_new = min(empty[0] // gpus, empty[1] // memory)
+        if left and per_new:
+            full, rest = divmod(left, per_new)
+            placed += [[empty[0] - per_new * gpus, empty[1] - per_new * memory, full]] if full \
+                else []
+            placed += [[empty[0] - rest * gpus, empty[1] - rest * memory, 1]] if rest else []
+        runs = placed
+    return sum(count for *_, count in runs)
 
 
 def plan_variants(config: StackConfig) -> tuple[VariantPlan, ...]:
