@@ -12,7 +12,8 @@ from components.report import model_summaries
 from components.tags import Naming
 
 config = stack_config.load(CONFIG_CHECKS)
-naming = Naming(config.project, config.stack, config.environment, config.tags)
+naming = Naming(config.project, config.stack, config.environment, config.tags,
+                config.protection)
 
 # Explicit AWS providers carry region and the tag set to every AWS resource; the stack disables
 # default providers, so a resource that forgot its provider fails loudly instead of going

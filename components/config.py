@@ -13,6 +13,7 @@ not fit, found after a ten-minute endpoint creation.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import math
@@ -41,6 +42,7 @@ from components.facts import (
     get_model_shape,
     is_gated,
     is_vision_language,
+    price_per_hour,
     quantized_variants,
 )
 from components.sizing import (
@@ -264,8 +266,8 @@ class SageMakerConfig(_Strict):
     endpoint_deployment: Literal["blueGreen", "rolling"] = Field(
         default="blueGreen",
         description="endpoint update: `blueGreen` (canary, new fleet first) or `rolling` (one "
-        "instance type only: AWS has no rolling updates for multi-variant endpoints); both roll "
-        "back on alarms",
+        "instance type only: AWS has no rolling updates for multi-variant endpoints, so models "
+        "without instanceType share the cheapest type where all fit); both roll back on alarms",
     )
     max_instance_count: int | None = Field(
         default=None, ge=1, le=MAX_REPLICAS,
@@ -500,6 +502,11 @@ class _RawStack(_Strict):
     hf_token: str | None = Field(
         default=None, description="Hugging Face token, as a Pulumi secret; gated models only"
     )
+    protection: Literal["auto", "off"] = Field(
+        default="auto",
+        description="`auto`: prod protects its KMS keys, log groups, clusters and services "
+        "from deletion; `off` lifts every protection for a deliberate teardown (docs/deploy.md)",
+    )
     tags: dict[str, str] = Field(
         default_factory=dict, description="merged into every taggable resource"
     )
@@ -569,6 +576,7 @@ class StackConfig:
     eks: EksConfig = field(default_factory=EksConfig)
     ecs: EcsConfig = field(default_factory=EcsConfig)
     hf_token: Any = None  # a pulumi.Output secret (or None); never a plain str after parsing
+    protection: Literal["auto", "off"] = "auto"
 
     @property
     def pricing(self) -> Pricing:
@@ -737,7 +745,7 @@ def _decode(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
                                 f"`pulumi config set --path '{full_key}...'`")
                 continue
             except ValueError as exc:
-                problems.append(f"{full_key}: {exc}")
+                problems.append(f"{full_key}: not valid structured config ({exc})")
                 continue
         data[key] = value
     return data, problems
@@ -841,6 +849,8 @@ def parse_stack_config(
     if problems:
         raise ConfigError(problems)
     assert parsed is not None and network is not None
+    if _one_instance_type(parsed):
+        models = _on_one_instance_type(models, PLATFORM_PRICING[parsed.platform])
     config = StackConfig(
         project=project,
         stack=stack,
@@ -854,6 +864,7 @@ def parse_stack_config(
         eks=parsed.eks,
         ecs=parsed.ecs,
         hf_token=hf_token_secret if parsed.hf_token is not None else None,
+        protection=parsed.protection,
     )
     # Checks only one platform can make (packing onto an endpoint, shared instances) need the
     # sized models, so they run last; they still run before any resource registers. Each
@@ -1034,7 +1045,8 @@ def _model(i: int, spec: ModelConfig, platform: Platform | None) -> tuple[Model 
     else:
         problems.append(f"{p}.modelId: {spec.model_id!r} is not in the model catalog; add "
                         f"'{p}.shape' (parameters, layers, hiddenSize, attentionHeads, kvHeads, "
-                        "headDim, vocabSize, maxPositionEmbeddings) from its config.json")
+                        "vocabSize, maxPositionEmbeddings, and headDim if it is not hiddenSize "
+                        "/ attentionHeads) from its config.json")
         return None, problems
     problems += _checkpoint_problems(p, spec)
     if spec.max_total_tokens > shape.max_position_embeddings:
@@ -1115,6 +1127,63 @@ def _shape_problems(p: str, shape: ShapeConfig) -> list[str]:
                         f"alone ({embeddings_b:.3g} billion from vocabSize x hiddenSize); give "
                         "the total parameter count in billions (7.6 for a 7.6B model)")
     return problems
+
+
+def _one_instance_type(parsed: _RawStack) -> bool:
+    """Whether the stack's update strategy needs every model on one instance type: a SageMaker
+    endpoint updated `rolling` (AWS has no rolling deployment for an endpoint with several
+    production variants, and each instance type is one variant)."""
+    return parsed.platform == "sagemaker" and parsed.sagemaker.endpoint_deployment == "rolling"
+
+
+def _on_one_instance_type(models: list[Model], pricing: Pricing) -> list[Model]:
+    """Size the models that leave `instanceType` out onto one instance type, so adding a model
+    to a `rolling` stack works as a user would write it: the type the others pin if there is
+    one, else the catalog type where every model fits at the lowest total hourly cost (each at
+    its fewest GPUs that fit there, unless `gpusPerReplica` pins them). When none fits them all
+    (or pinned types differ), nothing changes and the platform's check reports the conflict."""
+    if len({m.instance.name for m in models}) <= 1:
+        return models
+    pinned = {m.spec.instance_type for m in models if m.spec.instance_type is not None}
+    if len(pinned) > 1:
+        return models
+    best: tuple[float, float, str] | None = None
+    fits: dict[str, list[SizingRequest]] = {}
+    for name in sorted(pinned or GPU_INSTANCES):
+        instance = GPU_INSTANCES.get(name)
+        price = price_per_hour(instance, pricing) if instance is not None else None
+        if instance is None or price is None:
+            continue
+        requests = [_request_on(m, instance) for m in models]
+        if any(r is None for r in requests):
+            continue
+        fits[name] = [r for r in requests if r is not None]
+        total = sum(estimate_cost(r, instance, pricing, m.spec.min_replicas,
+                                  m.spec.replicas_max).hourly_usd_min
+                    for m, r in zip(models, fits[name], strict=True))
+        best = min(best, (total, price, name)) if best is not None else (total, price, name)
+    if best is None:
+        return models
+    instance = GPU_INSTANCES[best[2]]
+    return [m if m.instance == instance else dataclasses.replace(
+        m, request=r, instance=instance, gpus_per_replica=r.gpus_per_replica,
+        memory=estimate_memory(r, instance),
+        cost=estimate_cost(r, instance, pricing, m.spec.min_replicas, m.spec.replicas_max))
+        for m, r in zip(models, fits[best[2]], strict=True)]
+
+
+def _request_on(model: Model, instance: GpuInstance) -> SizingRequest | None:
+    """The model's sizing request at its fewest GPUs that fit `instance`, or None."""
+    if model.instance == instance:
+        return model.request
+    pinned = model.spec.gpus_per_replica
+    for degree in (pinned,) if pinned is not None else TP_DEGREES:
+        if degree > instance.gpu_count or tensor_parallel_problem(model.shape, degree):
+            continue
+        request = model.request.with_tp(degree)
+        if estimate_memory(request, instance).fits:
+            return request
+    return None
 
 
 def _placement(

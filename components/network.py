@@ -227,7 +227,7 @@ class Network(pulumi.ComponentResource):
         invoke = pulumi.InvokeOutputOptions(parent=self)
         account = aws.get_caller_identity_output(opts=invoke).account_id
         partition = aws.get_partition_output(opts=invoke).partition
-        prod = naming.environment == "prod"
+        prod = naming.protect
 
         key = aws.kms.Key(
             f"{name}-logs-key",

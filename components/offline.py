@@ -51,6 +51,9 @@ class Recorded:
     outputs: dict[str, Any] = field(default_factory=dict)
     dependencies: list[str] = field(default_factory=list)
     """URNs the resource waits for (`depends_on` and input dependencies)."""
+    recorded: bool = True
+    """False for what a remote component creates, listed by `plan` from the component's inputs
+    (offline, a remote component registers as one resource)."""
 
 
 @dataclass(frozen=True)

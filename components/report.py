@@ -14,12 +14,16 @@ def instance_name(model: Model, platform: str) -> str:
 
 
 def model_summary(model: Model, platform: str) -> dict[str, Any]:
+    """`instanceType` in the form `models[].instanceType` accepts (the EC2 name on every
+    platform), `platformInstanceType` as the platform's API and bill name it (`ml.` on
+    SageMaker)."""
     memory, cost = model.memory, model.cost
     per_1k = cost.usd_per_1k_tokens_lower_bound
     return {
         "name": model.name,
         "modelId": model.spec.model_id,
-        "instanceType": instance_name(model, platform),
+        "instanceType": model.instance.name,
+        "platformInstanceType": instance_name(model, platform),
         "gpusPerReplica": model.gpus_per_replica,
         "gpusChosen": model.gpus_chosen,
         "memoryRequiredGiB": round(memory.required_gib_per_gpu, 2),

@@ -609,3 +609,57 @@ EXAMPLE_STACKS = ("dev", "staging", "prod")
 
 def example_stack_files(root: Path) -> list[Path]:
     return [root / f"Pulumi.{name}.yaml" for name in EXAMPLE_STACKS]
+
+
+# ------------------------------------------------------------------------------ placeholders
+
+EXAMPLE_ACCOUNT_IDS = ("111122223333", "123456789012", "444455556666", "777788889999")
+"""Account ids AWS's documentation uses in examples; no real account has them."""
+_EXAMPLE_ACCOUNT = re.compile(rf"(?<![0-9])({'|'.join(EXAMPLE_ACCOUNT_IDS)})(?![0-9])")
+_EXAMPLE_BUCKET = re.compile(r"^s3://(example[a-z0-9.-]*|amzn-s3-demo[a-z0-9.-]*|"
+                             r"doc-example[a-z0-9.-]*)(/|$)", re.I)
+_REPLACE_MARKER = re.compile(r"#.*\bREPLACE\b")
+
+
+def placeholder_warnings(stack: StackFile) -> list[str]:
+    """Placeholders still in a stack file, each with its key path and line: example buckets,
+    AWS's example account ids, and lines marked `# REPLACE` (the examples mark theirs so)."""
+    filename = f"Pulumi.{stack.stack}.yaml"
+    lines = stack.text.splitlines()
+    found: list[tuple[str, str, str]] = []  # (key path, value, why)
+    for key, raw in stack.config.items():
+        try:
+            value = json.loads(raw) if raw[:1] in ("{", "[") else raw
+        except ValueError:
+            value = raw
+        for path, text in _strings(key, value):
+            if _EXAMPLE_BUCKET.match(text):
+                found.append((path, text, "is the example's placeholder bucket; stage your "
+                              "weights in your own bucket (docs/deploy.md#stage-weights-in-s3-"
+                              "weightsuri)"))
+            elif match := _EXAMPLE_ACCOUNT.search(text):
+                found.append((path, text, f"uses {match.group(1)}, an example account id from "
+                              "AWS's documentation; use your own"))
+    warnings: list[str] = []
+    covered: set[int] = set()
+    for path, text, why in found:
+        line = next((i for i, t in enumerate(lines) if text in t and i not in covered), None)
+        if line is not None:
+            covered.add(line)
+        at = f"{filename}:{line + 1}" if line is not None else filename
+        warnings.append(f"{at}: placeholder: {path}: {text} {why}")
+    for i, text in enumerate(lines):
+        if i not in covered and _REPLACE_MARKER.search(text):
+            warnings.append(f"{filename}:{i + 1}: placeholder: marked `# REPLACE`: "
+                            f"{text.strip()}")
+    return warnings
+
+
+def _strings(path: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(f"{path}.{k}", v)]
+    if isinstance(value, list):
+        return [s for i, v in enumerate(value) for s in _strings(f"{path}[{i}]", v)]
+    return []

@@ -53,6 +53,15 @@ class Naming:
     stack: str
     environment: str
     user_tags: Mapping[str, str] = field(default_factory=dict)
+    protection: str = "auto"
+    """`llm-hosting:protection`: `auto` protects prod, `off` lifts it for a teardown."""
+
+    @property
+    def protect(self) -> bool:
+        """Whether stateful resources (KMS keys, log groups, clusters, services, metric
+        history) get Pulumi's `protect` and AWS deletion protection: in prod, unless the stack
+        sets `protection: off` to be torn down on purpose (docs/deploy.md#tear-down)."""
+        return self.environment == "prod" and self.protection != "off"
 
     @property
     def prefix(self) -> str:

@@ -78,7 +78,7 @@ def test_typo_in_key_is_an_error_not_ignored(base_config):
     base_config["llm-hosting:enviroment"] = "dev"
     found = problems(base_config)
     assert "llm-hosting:enviroment: unknown key; accepted keys: ecs, eks, environment, hfToken, "\
-        "models, network, platform, sagemaker, tags" in found
+        "models, network, platform, protection, sagemaker, tags" in found
     assert "llm-hosting:models[0].maxReplica: unknown key; accepted keys: capacity, "\
         "concurrencyTarget, engine, gpusPerReplica, instanceType, maxInputTokens, maxReplicas, "\
         "maxTotalTokens, minReplicas, modelId, name, quantization, shape, weightsKmsKeyArn, "\
@@ -120,7 +120,8 @@ def test_bad_name_model_id_and_weights_uri(base_config):
         "e.g. meta-llama/Meta-Llama-3-8B-Instruct",
         "llm-hosting:models[0].modelId: 'llama3' is not in the model catalog; add "
         "'llm-hosting:models[0].shape' (parameters, layers, hiddenSize, attentionHeads, kvHeads, "
-        "headDim, vocabSize, maxPositionEmbeddings) from its config.json",
+        "vocabSize, maxPositionEmbeddings, and headDim if it is not hiddenSize / attentionHeads) "
+        "from its config.json",
         "llm-hosting:models[0].weightsUri: 'https://x/y' must be s3://<bucket>/<prefix> of "
         "pre-staged weights",
     }

@@ -9,14 +9,15 @@ import pytest
 from components.config import ConfigError
 from components.offline import ROOT, RecordingMocks, run_program
 from components.platforms import PLATFORMS
-from components.stackfile import read_stack_file, stack_files
+from components.stackfile import example_stack_files, read_stack_file
 
-STACKS = stack_files(ROOT)
+# The examples by name: stack files a user adds to the project are not these tests' business.
+STACKS = example_stack_files(ROOT)
 
 
 def test_the_three_example_stacks_exist():
-    assert {p.name for p in STACKS} >= {"Pulumi.dev.yaml", "Pulumi.staging.yaml",
-                                        "Pulumi.prod.yaml"}
+    assert [p.name for p in STACKS if p.is_file()] == [
+        "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml"]
 
 
 @pytest.mark.parametrize("path", STACKS, ids=lambda p: p.name)

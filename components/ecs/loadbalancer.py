@@ -73,7 +73,7 @@ class LoadBalancer(pulumi.ComponentResource):
             tags={**naming.tags(), "Name": naming.physical("alb")},
             opts=child,
         )
-        prod = naming.environment == "prod"
+        prod = naming.protect
         alb = aws.lb.LoadBalancer(
             f"{name}-alb",
             load_balancer_type="application",

@@ -112,7 +112,7 @@ class ModelService(pulumi.ComponentResource):
         naming, model, image, shape = args.naming, args.model, args.image, args.shape
         spec = model.spec
         tags = naming.tags(model=model.name)
-        prod = naming.environment == "prod"
+        prod = naming.protect
         service_name = naming.physical(model.name, max_len=255)
 
         # The token is only handed to a container that downloads from the Hub.
@@ -279,13 +279,15 @@ def task_logs_and_roles(
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html
     """
     naming = args.naming
+    # The serving logs are the incident record: protected like every other log group in prod.
+    kept = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=naming.protect))
     logs = aws.cloudwatch.LogGroup(
         f"{name}-logs",
         name=f"/llm-hosting/{naming.stack}/ecs/{args.log_name}",
         retention_in_days=LOG_RETENTION_DAYS[naming.environment],
         kms_key_id=args.logs_kms_key_arn,
         tags=args.tags,
-        opts=opts,
+        opts=kept,
     )
     metrics_logs = aws.cloudwatch.LogGroup(
         f"{name}-metrics-logs",
@@ -293,7 +295,7 @@ def task_logs_and_roles(
         retention_in_days=7,  # EMF events only carry metrics CloudWatch already extracted
         kms_key_id=args.logs_kms_key_arn,
         tags=args.tags,
-        opts=opts,
+        opts=kept,
     )
     trust = pulumi.Output.all(args.account, args.partition).apply(
         lambda ap: iam.assume_role_policy("ecs-tasks.amazonaws.com", ap[0], ap[1]))

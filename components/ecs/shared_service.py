@@ -68,7 +68,7 @@ class SharedService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         naming, host = args.naming, args.host
         tags = shared_tags(naming, host)
-        prod = naming.environment == "prod"
+        prod = naming.protect
         service_name = naming.physical(host.name, max_len=255)
         members = [m.model for m in host.members]
 

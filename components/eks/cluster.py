@@ -58,7 +58,7 @@ class EksCluster(pulumi.ComponentResource):
         super().__init__("llm-hosting:eks:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         naming, cfg = args.naming, args.config
-        prod = naming.environment == "prod"
+        prod = naming.protect
         protect = pulumi.ResourceOptions(parent=self, protect=prod)
 
         key = aws.kms.Key(

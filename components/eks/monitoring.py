@@ -506,7 +506,7 @@ class Observability(pulumi.ComponentResource):
             workspace = aws.amp.Workspace(
                 f"{name}-workspace", alias=args.naming.physical("metrics"),
                 tags=args.naming.tags(), opts=pulumi.ResourceOptions(
-                    parent=self, protect=args.naming.environment == "prod"))
+                    parent=self, protect=args.naming.protect))
             self.workspace_arn = workspace.arn
             endpoint = workspace.prometheus_endpoint.apply(lambda e: e.rstrip("/"))
             remote_write_url = endpoint.apply(lambda e: f"{e}/api/v1/remote_write")
@@ -575,7 +575,7 @@ class Observability(pulumi.ComponentResource):
             policy=pulumi.Output.all(account, partition).apply(
                 lambda ap: json.dumps(alerts_key_policy(account=ap[0], partition=ap[1],
                                                         amp=amp))),
-            tags=tags, opts=child)
+            tags=tags, opts=pulumi.ResourceOptions(parent=self, protect=args.naming.protect))
         topic = aws.sns.Topic(
             f"{name}-alerts", name=args.naming.physical("alerts"), kms_master_key_id=key.arn,
             tags=tags, opts=child)

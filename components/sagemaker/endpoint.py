@@ -165,7 +165,7 @@ class ServingEndpoint(pulumi.ComponentResource):
                 ),
                 tags=naming.tags(),
                 opts=pulumi.ResourceOptions.merge(
-                    child, pulumi.ResourceOptions(protect=naming.environment == "prod")),
+                    child, pulumi.ResourceOptions(protect=naming.protect)),
             )
         config = aws_native.sagemaker.EndpointConfig(
             f"{name}-config",
