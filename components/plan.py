@@ -179,6 +179,11 @@ def build_plan(stack_name: str, root: Path = ROOT) -> Plan:
                             program=ROOT / "__main__.py")
     except EngineCheckError as err:  # e.g. `pulumi:disable-default-providers: ["*"]`
         return Plan(INVALID, doc, list(err.problems), warnings=warnings)
+    except Exception as exc:  # the program refused what validation let through
+        # `pulumi up` would stop at the same point; say so in one line, never a traceback. A
+        # message here that is not about your config is a bug of ours: please report it.
+        return Plan(INVALID, doc, [f"pulumi up would stop: the program raised "
+                                   f"{type(exc).__name__}: {exc}"], warnings=warnings)
     resources = plan_resources(graph)
     doc["resources"] = [
         {"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent,

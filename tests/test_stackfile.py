@@ -222,3 +222,33 @@ def test_the_example_stacks_read_the_same_as_a_yaml_1_1_reader_would():
             expected = json.dumps(value, sort_keys=True, separators=(",", ":")) if isinstance(
                 value, (dict, list)) else str(value)
             assert ours[key] == expected, key
+
+
+@pytest.mark.parametrize(("value", "disabled", "problems"), [
+    ('["aws", " kubernetes "]', {"aws", "kubernetes"}, []),  # the engine trims each name
+    ("", set(), []),             # an empty list is written as ""
+    ("null", set(), []),
+    (["aws"], {"aws"}, []),      # tests may pass Python objects
+    ("aws", set(), ["pulumi:disable-default-providers: 'aws' is not a list of package names; "
+                    "write it as a YAML list, e.g. [aws, aws-native, kubernetes]"]),
+    ('{"aws": true}', set(), ["pulumi:disable-default-providers: '{\"aws\": true}' is not a list "
+                              "of package names; write it as a YAML list, e.g. [aws, aws-native, "
+                              "kubernetes]"]),
+    ('["aws", 1]', {"aws"}, ["pulumi:disable-default-providers[1]: 1 must be a string (a package "
+                             "name)"]),
+])
+def test_disable_default_providers_is_read_as_the_engine_reads_it(value, disabled, problems):
+    from components.offline import read_disabled_default_providers
+
+    got = read_disabled_default_providers({"pulumi:disable-default-providers": value})
+    assert got == (frozenset(disabled), problems)
+
+
+def test_a_scalar_disable_default_providers_stops_the_offline_run_with_the_problem():
+    from components.offline import EngineCheckError, run_program
+
+    config = dict(read_stack_file(ROOT / "Pulumi.dev.yaml").config)
+    config["pulumi:disable-default-providers"] = "aws"
+    with pytest.raises(EngineCheckError) as err:
+        run_program(config, stack="dev")
+    assert err.value.problems[0].startswith("pulumi:disable-default-providers: 'aws' is not")
