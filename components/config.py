@@ -120,13 +120,19 @@ class _Strict(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """`gpusPerReplica: true` would pass `Literal[1, 2, 4, 8]` (True == 1 in Python)."""
-        if isinstance(value, bool) and info.field_name is not None:
-            annotation = cls.model_fields[info.field_name].annotation
-            if not _accepts_bool(annotation):
-                raise ValueError(f"{str(value).lower()} is a boolean; this key takes "
-                                 f"{_type_name(annotation).replace(chr(92), '')}")
+    def _numbers_as_the_cli_stores_them(cls, value: Any, info: ValidationInfo) -> Any:
+        """Booleans are never numbers (`gpusPerReplica: true` would pass `Literal[1, 2, 4, 8]`,
+        True == 1 in Python). A decimal in a string is a float: `pulumi config set --path
+        '...shape.parameters' 7.6` stores the string "7.6", because the CLI turns only
+        integers and booleans into JSON types (pulumi/pulumi `config/object.go:coerce`)."""
+        if info.field_name is None:
+            return value
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool) and not _accepts_bool(annotation):
+            raise ValueError(f"{str(value).lower()} is a boolean; this key takes "
+                             f"{_type_name(annotation).replace(chr(92), '')}")
+        if isinstance(value, str) and _accepts(annotation, float) and _DECIMAL.match(value):
+            return float(value)
         return value
 
 
@@ -647,9 +653,16 @@ def _range_text(metadata: Iterable[Any]) -> str:
 
 
 def _accepts_bool(annotation: Any) -> bool:
-    if annotation is bool or annotation is Any:
+    return annotation is Any or _accepts(annotation, bool)
+
+
+def _accepts(annotation: Any, kind: type) -> bool:
+    if annotation is kind:
         return True
-    return any(_accepts_bool(a) for a in get_args(annotation) if not isinstance(a, (int, str)))
+    return any(_accepts(a, kind) for a in get_args(annotation) if not isinstance(a, (int, str)))
+
+
+_DECIMAL = re.compile(r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,3})?$")
 
 
 def _default_text(default: Any) -> str:

@@ -217,3 +217,18 @@ def test_blue_green_keeps_each_model_on_its_own_cheapest_type(base_config):
     base_config["llm-hosting:models"] = [{k: v for k, v in m.items() if v is not None}
                                          for m in models]
     assert len({m.instance.name for m in parse(base_config).models}) == 2
+
+
+def test_a_decimal_set_with_pulumi_config_set_path_is_a_float(base_config):
+    """`pulumi config set --path '...shape.parameters' 7.6` stores "7.6", a string (the CLI
+    coerces only integers and booleans); integers stay strict."""
+    with_model(base_config, modelId="acme/custom-7b", shape={**SHAPE, "parameters": "7.6"})
+    base_config["llm-hosting:eks"] = {"instancePriceRatio": "1.5"}
+    parsed = parse(base_config)
+    assert parsed.models[0].shape.parameters_b == 7.6 and parsed.eks.instance_price_ratio == 1.5
+    with_model(base_config, shape={**SHAPE, "parameters": "7.6B"})
+    assert problems(base_config) == (
+        "llm-hosting:models[0].shape.parameters: Input should be a valid number (got '7.6B')",)
+    with_model(base_config, shape={**SHAPE, "parameters": "1e400"})
+    assert problems(base_config) == (
+        "llm-hosting:models[0].shape.parameters: Input should be a finite number (got inf)",)
