@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from components.config import config_reference
 from components.offline import ROOT
 from components.platforms import PLATFORMS
@@ -85,3 +87,16 @@ def test_config_reference_check_exits_1_on_drift(tmp_path, capsys):
     assert script.main(["--readme", str(readme)]) == 0  # rewrite...
     assert script.main(["--check", "--readme", str(readme)]) == 0  # ...and it is current
     assert readme.read_text() == README
+
+
+def test_readme_cost_figures_match_what_plan_prints():
+    from components import plan
+
+    match = re.search(r"dev stack is about \$([\d,]+)/month of GPU at `minReplicas` and \$([\d,]+) "
+                      r"with.*?prod about \$([\d,]+) of GPU and \$([\d,]+) in all", README, re.S)
+    assert match, "README's cost sentence changed shape"
+    dev_gpu, dev_all, prod_gpu, prod_all = (int(g.replace(",", "")) for g in match.groups())
+    for name, gpu, total in (("dev", dev_gpu, dev_all), ("prod", prod_gpu, prod_all)):
+        totals = plan.build_plan(name).doc["totals"]
+        assert gpu == pytest.approx(totals["gpuHourlyUsdMin"] * 730, rel=0.05), name
+        assert total == pytest.approx(totals["monthlyUsdMin"], rel=0.05), name

@@ -98,8 +98,7 @@ class EndpointLogs(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-hosting:sagemaker:EndpointLogs", name, None, opts)
         naming = args.naming
-        prod = naming.environment == "prod"
-        kept = pulumi.ResourceOptions(parent=self, protect=prod)
+        kept = pulumi.ResourceOptions(parent=self, protect=naming.protect)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         account = aws.get_caller_identity_output(opts=invoke).account_id
         partition = aws.get_partition_output(opts=invoke).partition
