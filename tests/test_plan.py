@@ -88,8 +88,11 @@ def test_the_vpcs_subnets_and_nat_gateways_are_in_the_tree(plans, stack, nats, a
     tree = plan.resource_tree(resources)
     inside = [r for depth, r in tree if not r.recorded]
     subnets = [r for r in inside if r.type == "aws:ec2/subnet:Subnet"]
+    # Every subnet spec the program asks awsx for (EKS adds isolated load-balancer subnets).
+    kinds = {spec["name"] for spec in vpc.inputs["subnetSpecs"]}
+    assert {"private", "public"} <= kinds
     assert sorted(r.name for r in subnets) == sorted(
-        f"network-vpc-{kind}-{az}" for kind in ("private", "public") for az in range(1, azs + 1))
+        f"network-vpc-{kind}-{az}" for kind in kinds for az in range(1, azs + 1))
     gateways = [r for r in inside if r.type == "aws:ec2/natGateway:NatGateway"]
     assert len(gateways) == nats
     public = {r.urn for r in subnets if "-public-" in r.name}
