@@ -43,11 +43,6 @@ ConfigCheck = Callable[["StackConfig"], list[str]]
 It runs inside config validation, before any resource registers."""
 
 
-def no_config_check(config: StackConfig) -> list[str]:
-    """For a platform whose whole contract is in the shared config model."""
-    return []
-
-
 @dataclass(frozen=True)
 class PlatformSpec:
     """One platform as the switch sees it."""

@@ -15,6 +15,7 @@ from components.config import StackConfig, parse_stack_config
 from components.ecs.platform import EcsPlatform
 from components.ecs.sharing import ecs_problems
 from components.eks import EksPlatform
+from components.eks.validation import eks_problems
 from components.network import (
     BASE_INTERFACE_ENDPOINTS,
     NODE_ACCESS_ENDPOINTS,
@@ -24,7 +25,6 @@ from components.platform_api import (
     ConfigCheck,
     PlatformArgs,
     PlatformSpec,
-    no_config_check,
 )
 from components.sagemaker.platform import SageMakerPlatform
 from components.sagemaker.validation import sagemaker_problems
@@ -38,7 +38,7 @@ PLATFORMS: Mapping[str, PlatformSpec] = {
         EcsPlatform, ecs_problems, (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS)
     ),
     "eks": PlatformSpec(
-        EksPlatform, no_config_check, (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS),
+        EksPlatform, eks_problems, (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS),
         load_balancer_subnets=True,
     ),
     "sagemaker": PlatformSpec(

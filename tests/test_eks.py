@@ -415,3 +415,27 @@ def test_exports_for_the_serving_layer(prod):
     assert e["nodeRoleArn"] == prod.one("aws:iam/role:Role", "eks-karpenter-node-role").outputs[
         "arn"]
     assert e["updateKubeconfig"].endswith("--name llm-hosting-prod")
+
+
+@pytest.mark.parametrize("engine", ["vllm", "tgi"])
+def test_eks_serves_vllm_only_and_refuses_tgi_before_any_resource(engine):
+    """The serving layer (args, KEDA queries, dashboards, hardening) is vLLM's; a TGI model
+    would silently run vLLM sized with TGI's accounting."""
+    from components.config import ConfigError
+    from components.platforms import parse_config
+
+    raw = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config().items()}
+    models = json.loads(raw["llm-hosting:models"])
+    models[1]["engine"] = engine
+    raw["llm-hosting:models"] = json.dumps(models)
+    if engine == "vllm":
+        parsed = parse_config(raw, project="llm-hosting", stack="prod")
+        assert parsed.models[1].spec.engine == engine
+        return
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, project="llm-hosting", stack="prod")
+    assert err.value.problems == (
+        "llm-hosting:models[1].engine: the eks platform serves with vLLM only (its scaling, "
+        "metrics and container hardening are built for vLLM); use engine 'vllm', or the ecs or "
+        "sagemaker platform for TGI",
+    )
