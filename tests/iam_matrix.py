@@ -58,7 +58,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
              "capacity": "spot", "minReplicas": 1, "maxReplicas": 3,
              "weightsUri": "s3://weights-bucket/llama-3.1-8b/",
              "weightsKmsKeyArn": _kms("us-east-1")},
-            {"name": "qwen-7b", "modelId": "Qwen/Qwen2.5-7B-Instruct", "engine": "tgi",
+            {"name": "qwen-7b", "modelId": "Qwen/Qwen2.5-7B-Instruct",
              "minReplicas": 0, "maxReplicas": 2},
         ],
         "llm-hosting:eks": {
