@@ -37,6 +37,7 @@ from components.facts import (
     GPU_INSTANCES,
     GpuInstance,
     ModelShape,
+    bedrock,
     checkpoint_quantization,
     get_gpu_instance,
     get_model_shape,
@@ -85,6 +86,14 @@ MAX_TOKENS = 2**24
 """Context tokens (16,777,216): above the longest context any open model publishes (10M)."""
 MAX_PARAMETERS_B = 10_000.0
 """Billions of parameters (10T): above the largest open checkpoints (~2T)."""
+MAX_WAKE_TIMEOUT_SECONDS = 3600
+"""A held request sends no byte until its model answers, so the load balancer's idle timeout
+must outlast the hold; an ALB allows at most 4000 s
+(https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html#connection-idle-timeout),
+which leaves room for the time to first token after an hour's hold."""
+
+BEDROCK_PREFIX = "bedrock:"
+"""A fallback target outside the stack: `bedrock:<model id or ARN>`."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -253,6 +262,11 @@ class ModelConfig(_Strict):
     )
     shape: ShapeConfig | None = Field(
         default=None, description="architecture, for a model the catalog does not know"
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list,
+        description="ordered targets the gateway fails over to: another model's name or "
+        "`bedrock:<model id or ARN>` (needs the gateway; context at least as long)",
     )
 
     @property
@@ -499,6 +513,44 @@ def _ecs_shared_problems(groups: list[EcsSharedInstanceConfig], p: str) -> list[
     return problems
 
 
+class CircuitBreakerConfig(_Strict):
+    """Per backend and per gateway replica: after `failures` consecutive failures (5xx, 429,
+    timeouts) the backend is skipped for `cooldownSeconds`, then one trial request decides."""
+
+    failures: int = Field(
+        default=3, ge=1, le=100,
+        description="consecutive failures (5xx, 429, timeout) that open a backend's circuit",
+    )
+    cooldown_seconds: int = Field(
+        default=10, ge=1, le=600,
+        description="seconds an open backend is skipped before one trial request",
+    )
+
+
+class GatewayConfig(_Strict):
+    """`llm-hosting:gateway`: one OpenAI-compatible endpoint in front of every model of the
+    stack (LiteLLM proxy + our hooks: fallback, circuit breaker, requests held while a model
+    wakes from zero). See docs/gateway.md."""
+
+    enabled: bool | None = Field(
+        default=None,
+        description="OpenAI-compatible gateway in front of all models; default on in "
+        "staging/prod, off in dev",
+    )
+    replicas: int = Field(
+        default=2, ge=1, le=20,
+        description="gateway replicas (circuit and hold state is per replica)",
+    )
+    wake_timeout_seconds: int | None = Field(
+        default=None, ge=10, le=MAX_WAKE_TIMEOUT_SECONDS,
+        description="longest a request is held while its model wakes, then 503 + Retry-After; "
+        "default: the model's start-up estimate plus a margin",
+    )
+    circuit_breaker: CircuitBreakerConfig = Field(
+        default=CircuitBreakerConfig(), description="per-backend circuit breaker"
+    )
+
+
 class _RawStack(_Strict):
     environment: Environment = Field(description="`dev`, `staging` or `prod`")
     platform: Platform = Field(description="`sagemaker`, `eks` or `ecs`")
@@ -521,6 +573,9 @@ class _RawStack(_Strict):
     )
     eks: EksConfig = Field(default=EksConfig(), description="eks platform options")
     ecs: EcsConfig = Field(default=EcsConfig(), description="ecs platform options")
+    gateway: GatewayConfig = Field(
+        default=GatewayConfig(), description="OpenAI-compatible gateway (docs/gateway.md)"
+    )
 
 
 @dataclass(frozen=True)
@@ -583,10 +638,16 @@ class StackConfig:
     ecs: EcsConfig = field(default_factory=EcsConfig)
     hf_token: Any = None  # a pulumi.Output secret (or None); never a plain str after parsing
     protection: Literal["auto", "off"] = "auto"
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
 
     @property
     def pricing(self) -> Pricing:
         return PLATFORM_PRICING[self.platform]
+
+    @property
+    def gateway_enabled(self) -> bool:
+        """`gateway.enabled`, defaulting to on outside dev (see `gateway_default`)."""
+        return gateway_enabled(self.gateway, self.environment)
 
 
 # --------------------------------------------------------------------------------------------
@@ -681,7 +742,7 @@ def config_reference_markdown() -> str:
 # parsing
 
 
-_OBJECT_KEYS = {"network", "models", "tags", "sagemaker", "eks", "ecs"}
+_OBJECT_KEYS = {"network", "models", "tags", "sagemaker", "eks", "ecs", "gateway"}
 
 
 def _key(loc: Iterable[str | int]) -> str:
@@ -837,6 +898,7 @@ def parse_stack_config(
         problems += _ecs_problems(parsed.ecs)
     models: list[Model] = []
     specs: list[ModelConfig] = []
+    indexed: dict[int, ModelConfig] = {}
     raw_models = data.get("models") if isinstance(data.get("models"), list) else []
     for i, raw_model in enumerate(raw_models):
         try:
@@ -846,6 +908,7 @@ def parse_stack_config(
             problems.extend(_token_problems(i, raw_model, data))  # still worth saying now
             continue
         specs.append(spec)
+        indexed[i] = spec
         model, model_problems = _model(i, spec, platform)
         problems += model_problems + _token_problems(i, raw_model, data)
         problems += _weights_key_problems(i, spec, region)
@@ -858,6 +921,9 @@ def parse_stack_config(
         where = ", ".join(f"models[{i}]" for i, n in enumerate(names) if n == dup)
         problems.append(f"{NAMESPACE}:models: name {dup!r} is used by {where}; model names "
                         "must be unique")
+    if parsed is not None:
+        problems += _fallback_problems(indexed, gateway_enabled(parsed.gateway,
+                                                                parsed.environment), region)
 
     if problems:
         raise ConfigError(problems)
@@ -878,6 +944,7 @@ def parse_stack_config(
         ecs=parsed.ecs,
         hf_token=hf_token_secret if parsed.hf_token is not None else None,
         protection=parsed.protection,
+        gateway=parsed.gateway,
     )
     # Checks only one platform can make (packing onto an endpoint, shared instances) need the
     # sized models, so they run last; they still run before any resource registers. Each
@@ -898,6 +965,100 @@ def _scale_to_zero_problems(i: int, spec: ModelConfig, environment: Any) -> list
     return [f"{NAMESPACE}:models[{i}].minReplicas: 0 scales {spec.name} to zero, and the first "
             "request after idle waits minutes for a GPU instance, the image and the weights; "
             "use at least 1 in prod (scale to zero is for dev and staging)"]
+def gateway_enabled(gateway: GatewayConfig, environment: str) -> bool:
+    """The gateway is on by default where clients should not see a model waking or failing
+    over (staging, prod); dev calls its models directly unless `gateway.enabled` says so."""
+    return gateway.enabled if gateway.enabled is not None else environment != "dev"
+
+
+def _fallback_problems(specs: Mapping[int, ModelConfig], gateway_on: bool,
+                       region: str | None) -> list[str]:
+    """`models[].fallbacks`: targets exist, are well formed, take prompts at least as long as
+    their source, and form no cycle; all of it needs the gateway."""
+    problems: list[str] = []
+    by_name = {spec.name: (i, spec) for i, spec in specs.items()}
+    edges: dict[str, list[str]] = {}
+    for i, spec in specs.items():
+        if not spec.fallbacks:
+            continue
+        p = f"{NAMESPACE}:models[{i}].fallbacks"
+        if not gateway_on:
+            problems.append(f"{p}: fallbacks are served by the gateway, which is off; set "
+                            f"`{NAMESPACE}:gateway.enabled` to true or remove the fallbacks")
+        seen: set[str] = set()
+        for j, target in enumerate(spec.fallbacks):
+            where = f"{p}[{j}]"
+            if target in seen:
+                problems.append(f"{where}: {target!r} is listed twice")
+                continue
+            seen.add(target)
+            if target.startswith(BEDROCK_PREFIX):
+                problems += _bedrock_target_problems(where, target, spec, region)
+            elif target == spec.name:
+                problems.append(f"{where}: a model cannot fall back to itself")
+            elif target not in by_name:
+                names = ", ".join(sorted(n for n in by_name if n != spec.name)) or "none"
+                problems.append(f"{where}: {target!r} is not a model of this stack (models: "
+                                f"{names}); use a model name or bedrock:<model id or ARN>")
+            else:
+                edges.setdefault(spec.name, []).append(target)
+                other = by_name[target][1]
+                if other.max_total_tokens < spec.max_total_tokens:
+                    problems.append(
+                        f"{where}: {target} takes {other.max_total_tokens} tokens "
+                        f"(maxTotalTokens) but {spec.name} accepts {spec.max_total_tokens}; a "
+                        "fallback must take every request its source accepts, so pick a model "
+                        "with a context at least as long")
+    problems += _cycle_problems(edges, by_name)
+    return problems
+
+
+def _cycle_problems(edges: Mapping[str, list[str]],
+                    by_name: Mapping[str, tuple[int, ModelConfig]]) -> list[str]:
+    """One problem per distinct cycle among stack models (a -> b -> a), found by DFS."""
+    problems: list[str] = []
+    reported: set[frozenset[str]] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        for nxt in edges.get(node, []):
+            if nxt in path:
+                cycle = [*path[path.index(nxt):], nxt]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    first = cycle[0]
+                    problems.append(
+                        f"{NAMESPACE}:models[{by_name[first][0]}].fallbacks: "
+                        f"{' -> '.join(cycle)} is a cycle; a request would bounce between these "
+                        "models, so remove one of the links")
+            else:
+                visit(nxt, [*path, nxt])
+
+    for start in sorted(edges):
+        visit(start, [start])
+    return problems
+
+
+def _bedrock_target_problems(where: str, target: str, spec: ModelConfig,
+                             region: str | None) -> list[str]:
+    ref = target[len(BEDROCK_PREFIX):]
+    arn = bedrock.MODEL_ARN.match(ref)
+    if arn is not None:
+        if region and arn.group("region") != region:
+            return [f"{where}: the ARN is in {arn.group('region')} but the gateway calls "
+                    f"Bedrock in the stack's region ({region}); use a model or profile there"]
+        return []
+    if bedrock.MODEL_ID.match(ref) is None:
+        return [f"{where}: {ref!r} is not a Bedrock model id or ARN; use e.g. "
+                "bedrock:anthropic.claude-3-5-haiku-20241022-v1:0, "
+                "bedrock:us.meta.llama3-1-70b-instruct-v1:0 or bedrock:arn:aws:bedrock:"
+                "<region>:<account>:provisioned-model/<id>"]
+    context = bedrock.context_tokens(ref)
+    if context is not None and context < spec.max_total_tokens:
+        return [f"{where}: {ref} has a {context}-token context but {spec.name} accepts "
+                f"{spec.max_total_tokens} (maxTotalTokens); pick a model with a context at "
+                "least as long"]
+    return []
 
 
 def _token_problems(i: int, raw_model: Any, data: Mapping[str, Any]) -> list[str]:

@@ -77,10 +77,10 @@ def test_typo_in_key_is_an_error_not_ignored(base_config):
     base_config["llm-hosting:network"] = {"cidr": "10.1.0.0/16"}
     base_config["llm-hosting:enviroment"] = "dev"
     found = problems(base_config)
-    assert "llm-hosting:enviroment: unknown key; accepted keys: ecs, eks, environment, hfToken, "\
-        "models, network, platform, protection, sagemaker, tags" in found
+    assert "llm-hosting:enviroment: unknown key; accepted keys: ecs, eks, environment, gateway, "\
+        "hfToken, models, network, platform, protection, sagemaker, tags" in found
     assert "llm-hosting:models[0].maxReplica: unknown key; accepted keys: capacity, "\
-        "concurrencyTarget, engine, gpusPerReplica, instanceType, maxInputTokens, maxReplicas, "\
+        "concurrencyTarget, engine, fallbacks, gpusPerReplica, instanceType, maxInputTokens, maxReplicas, "\
         "maxTotalTokens, minReplicas, modelId, name, quantization, shape, weightsKmsKeyArn, "\
         "weightsUri" in found
     assert "llm-hosting:network.cidr: unknown key; accepted keys: availabilityZones, cidrBlock, "\

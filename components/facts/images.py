@@ -256,6 +256,41 @@ AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.26"
 ADOT_COLLECTOR_IMAGE = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.1"
 
 
+@dataclass(frozen=True)
+class GatewayImage:
+    """The upstream LiteLLM proxy image the gateway runs unchanged (our hooks are mounted or
+    written next to its config at start, never built in)."""
+
+    repository: str
+    tag: str
+    package_version: str
+    """The `litellm` PyPI version inside; requirements-dev.txt pins the same for the tests."""
+    entrypoint: tuple[str, ...]
+    workdir: str
+    source: str
+    checked: str
+
+    @property
+    def image(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+# LiteLLM 1.108.7 (LTS line): image tags are the release version with a `v` (`v1.108.7`), signed
+# with cosign; ENTRYPOINT `docker/prod_entrypoint.sh` (runs `litellm "$@"`), WORKDIR /app, CMD
+# `--port 4000`. Multi-arch (linux/amd64, linux/arm64), so Fargate runs it on Graviton.
+# https://github.com/BerriAI/litellm/releases/tag/v1.108.7,
+# https://github.com/berriai/litellm/pkgs/container/litellm, Dockerfile at the release tag.
+LITELLM = GatewayImage(
+    repository="ghcr.io/berriai/litellm",
+    tag="v1.108.7",
+    package_version="1.108.7",
+    entrypoint=("docker/prod_entrypoint.sh",),
+    workdir="/app",
+    source="https://newreleases.io/project/github/BerriAI/litellm/release/v1.108.7",
+    checked="2026-11-30",
+)
+
+
 # --- SageMaker deep learning containers (per-region ECR accounts) ---------------------------
 #
 # SageMaker pulls these itself (not through the VPC), from the DLC account of the endpoint's own
