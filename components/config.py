@@ -535,7 +535,7 @@ class GatewayConfig(_Strict):
     enabled: bool | None = Field(
         default=None,
         description="OpenAI-compatible gateway in front of all models; default on in "
-        "staging/prod, off in dev",
+        "staging/prod (off in dev, and on ecs with a public or HTTPS load balancer)",
     )
     replicas: int = Field(
         default=2, ge=1, le=20,
@@ -646,8 +646,8 @@ class StackConfig:
 
     @property
     def gateway_enabled(self) -> bool:
-        """`gateway.enabled`, defaulting to on outside dev (see `gateway_default`)."""
-        return gateway_enabled(self.gateway, self.environment)
+        """`gateway.enabled`, or its default (`gateway_enabled`)."""
+        return gateway_enabled(self.gateway, self.environment, self.platform, self.ecs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -922,8 +922,8 @@ def parse_stack_config(
         problems.append(f"{NAMESPACE}:models: name {dup!r} is used by {where}; model names "
                         "must be unique")
     if parsed is not None:
-        problems += _fallback_problems(indexed, gateway_enabled(parsed.gateway,
-                                                                parsed.environment), region)
+        problems += _fallback_problems(indexed, gateway_enabled(
+            parsed.gateway, parsed.environment, parsed.platform, parsed.ecs), region)
 
     if problems:
         raise ConfigError(problems)
@@ -965,10 +965,21 @@ def _scale_to_zero_problems(i: int, spec: ModelConfig, environment: Any) -> list
     return [f"{NAMESPACE}:models[{i}].minReplicas: 0 scales {spec.name} to zero, and the first "
             "request after idle waits minutes for a GPU instance, the image and the weights; "
             "use at least 1 in prod (scale to zero is for dev and staging)"]
-def gateway_enabled(gateway: GatewayConfig, environment: str) -> bool:
+
+
+def gateway_enabled(gateway: GatewayConfig, environment: str, platform: str | None,
+                    ecs: EcsConfig) -> bool:
     """The gateway is on by default where clients should not see a model waking or failing
-    over (staging, prod); dev calls its models directly unless `gateway.enabled` says so."""
-    return gateway.enabled if gateway.enabled is not None else environment != "dev"
+    over (staging, prod); dev calls its models directly unless `gateway.enabled` says so. An ECS
+    stack whose ALB is internet-facing or HTTPS defaults it off: the gateway reaches the models
+    through that ALB from inside the VPC over HTTP (components/ecs/gateway.py), so turning it on
+    there is a config error that says so."""
+    if gateway.enabled is not None:
+        return gateway.enabled
+    if platform == "ecs" and (ecs.load_balancer_scheme == "internet-facing"
+                              or ecs.certificate_arn is not None):
+        return False
+    return environment != "dev"
 
 
 def _fallback_problems(specs: Mapping[int, ModelConfig], gateway_on: bool,

@@ -389,6 +389,10 @@ INVOKES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "insecureValue": "ami-0ecsgpu0123456789", "version": 1, "id": args["name"],
         "arn": f"arn:aws:ssm:us-east-1::parameter{args['name']}",
     },
+    # The gateway's master key: Secrets Manager's GetRandomPassword.
+    "aws:secretsmanager/getRandomPassword:getRandomPassword": lambda args: {
+        "randomPassword": "x" * int(args.get("passwordLength", 32)), "id": "random",
+    },
     # EKS platform: pulumi_eks's Cluster.get_kubeconfig() method (a `Call`).
     "eks:index:Cluster/getKubeconfig": lambda args: {
         "result": json.dumps(_kubeconfig("llm-hosting-cluster")),

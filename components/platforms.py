@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from components.config import StackConfig, parse_stack_config
+from components.ecs.gateway import gateway_problems
 from components.ecs.platform import EcsPlatform
 from components.ecs.sharing import ecs_problems
 from components.eks import EksPlatform
@@ -35,7 +36,8 @@ PLATFORMS: Mapping[str, PlatformSpec] = {
     # EC2-hosted platforms need Session Manager for their GPU hosts; SageMaker hosts are
     # AWS-managed but its clients call the SageMaker APIs from inside the VPC.
     "ecs": PlatformSpec(
-        EcsPlatform, ecs_problems, (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS)
+        EcsPlatform, lambda c: ecs_problems(c) + gateway_problems(c),
+        (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS),
     ),
     "eks": PlatformSpec(
         EksPlatform, eks_problems, (*BASE_INTERFACE_ENDPOINTS, *NODE_ACCESS_ENDPOINTS),

@@ -64,8 +64,11 @@ def hub_config() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def staging() -> Graph:
+    """The staging stack's model services; its gateway (on by default in staging) is covered
+    by tests/test_gateway_program.py, so it is off here to keep one of each resource type."""
     stack = read_stack_file(ROOT / "Pulumi.staging.yaml")
-    return run_program(stack.config, stack=stack.stack, secret_keys=stack.secret_keys)
+    config = {**stack.config, "llm-hosting:gateway": json.dumps({"enabled": False})}
+    return run_program(config, stack=stack.stack, secret_keys=stack.secret_keys)
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,9 @@ def shared_config() -> dict[str, Any]:
         ],
         "llm-hosting:ecs": {"sharedInstances": [
             {"name": "small", "models": ["llama-1b", "qwen-7b"]}]},
+        # The model services are under test here; tests/test_gateway_program.py covers the
+        # gateway this staging stack would otherwise get by default.
+        "llm-hosting:gateway": {"enabled": False},
     }
 
 

@@ -397,7 +397,8 @@ def test_every_taggable_aws_resource_under_the_platform_is_tagged(prod):
     untaggable = {"aws:iam/rolePolicyAttachment:RolePolicyAttachment",
                   "aws:iam/rolePolicy:RolePolicy", "aws:cloudwatch/eventTarget:EventTarget",
                   "aws:sqs/queuePolicy:QueuePolicy", "aws:ec2/tag:Tag",
-                  "aws:sns/topicPolicy:TopicPolicy"}
+                  "aws:sns/topicPolicy:TopicPolicy",
+                  "aws:secretsmanager/secretVersion:SecretVersion"}
     checked = 0
     for r in under(prod, platform):
         if r.type.startswith("aws:") and r.type not in untaggable:

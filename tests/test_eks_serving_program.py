@@ -107,11 +107,14 @@ def test_two_models_two_stacks_one_shared_monitoring_and_autoscaler(two):
                                                       "eks-serving-llama-8b"}
     assert len(two.of_type("llm-hosting:eks:Observability")) == 1
     assert len(two.of_type("llm-hosting:eks:Keda")) == 1
-    assert len(two.of_type("kubernetes:networking.k8s.io/v1:Ingress")) == 2
+    ingresses = {i.name for i in two.of_type("kubernetes:networking.k8s.io/v1:Ingress")}
+    # One per model, plus the gateway's (on by default outside dev, tests/test_gateway_program.py)
+    assert ingresses == {"eks-serving-llama-70b-ingress", "eks-serving-llama-8b-ingress",
+                         "eks-gateway-ingress"}
     two.one("llm-hosting:eks:LoadBalancerController")
     monitors = two.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
     assert {m.inputs["metadata"]["name"] for m in monitors} == {"dcgm-exporter", "llama-70b",
-                                                                "llama-8b"}
+                                                                "llama-8b", "llm-gateway"}
 
 
 def test_pod_identity_associations_wait_for_the_agent(two):

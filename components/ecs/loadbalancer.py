@@ -30,6 +30,10 @@ class LoadBalancerArgs:
     network: Network
     config: EcsConfig
     engine_ports: list[int] = field(default_factory=list)
+    idle_timeout_seconds: int = IDLE_TIMEOUT_SECONDS
+    """Raised with the gateway on: a held request sends nothing until its model wakes."""
+    gateway: bool = False
+    """The gateway's tasks call the models through this ALB from the VPC's private subnets."""
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -51,6 +55,8 @@ class LoadBalancer(pulumi.ComponentResource):
         https = cfg.certificate_arn is not None
         self.scheme = "https" if https else "http"
         cidrs = list(cfg.allowed_cidrs) or [net.vpc_cidr]
+        if args.gateway and net.vpc_cidr not in cidrs:
+            cidrs.append(net.vpc_cidr)
         port = 443 if https else 80
 
         ingress = [aws.ec2.SecurityGroupIngressArgs(
@@ -80,7 +86,7 @@ class LoadBalancer(pulumi.ComponentResource):
             internal=not public,
             subnets=net.public_subnet_ids if public else net.private_subnet_ids,
             security_groups=[sg.id],
-            idle_timeout=IDLE_TIMEOUT_SECONDS,
+            idle_timeout=args.idle_timeout_seconds,
             drop_invalid_header_fields=True,
             enable_deletion_protection=prod,
             tags=naming.tags(),

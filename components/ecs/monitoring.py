@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from components.ecs.containers import INFLIGHT_RUNNING, INFLIGHT_WAITING
 from components.ecs.iam import GPU_METRICS_NAMESPACE, INFLIGHT_NAMESPACE
+from components.gateway.monitoring import cloudwatch_widgets
 from components.tags import Naming
 
 P90_LATENCY_SECONDS = 30.0
@@ -30,6 +31,7 @@ class DashboardRefs:
     groups: list[str]  # Auto Scaling group names (on-demand first)
     warm_group: str | None
     model: str | None = None  # a shared task: the in-flight gauges also carry `Model`
+    gateway: tuple[str, str] | None = None  # (stack, model): the gateway's row for this model
 
 
 def dashboard_body(r: DashboardRefs) -> str:
@@ -77,6 +79,9 @@ def dashboard_body(r: DashboardRefs) -> str:
                          ["ECS/ContainerInsights", "DesiredTaskCount", "ClusterName", r.cluster,
                           "ServiceName", r.service]], stat="Average"),
     ]
+    if r.gateway is not None:
+        stack, model = r.gateway
+        widgets += cloudwatch_widgets(region=r.region, stack=stack, models=[model])
     return json.dumps({"widgets": widgets})
 
 
@@ -92,6 +97,7 @@ class MonitoringArgs:
     group_names: list[pulumi.Input[str]]
     warm_group_name: pulumi.Input[str] | None
     shared: bool = False  # the model is one engine of a shared task (service, hosts shared)
+    gateway_stack: str | None = None  # the gateway is on: add its row for this model
 
 
 class ModelMonitoring(pulumi.ComponentResource):
@@ -139,6 +145,7 @@ class ModelMonitoring(pulumi.ComponentResource):
             region=args.region, load_balancer=v[0], target_group=v[1], cluster=v[2],
             service=v[3], groups=list(v[4]), warm_group=v[5],
             model=model if args.shared else None,
+            gateway=(args.gateway_stack, model) if args.gateway_stack else None,
         )))
         aws.cloudwatch.Dashboard(
             f"{name}-dashboard",

@@ -17,7 +17,9 @@ import pulumi_aws as aws
 
 from components.config import NAMESPACE, ConfigError, Model
 from components.ecs.capacity import GpuCapacity, GpuCapacityArgs, HostPlan
-from components.ecs.loadbalancer import LoadBalancer, LoadBalancerArgs
+from components.ecs.gateway import ROUTE_NAME as GATEWAY_ROUTE
+from components.ecs.gateway import ecs_gateway, free_priority, gateway_wake
+from components.ecs.loadbalancer import IDLE_TIMEOUT_SECONDS, LoadBalancer, LoadBalancerArgs
 from components.ecs.monitoring import ModelMonitoring, MonitoringArgs
 from components.ecs.placement import task_shape
 from components.ecs.routing import listener_priorities, priority_problems
@@ -30,6 +32,8 @@ from components.ecs.service import (
 from components.ecs.shared_service import SharedService, SharedServiceArgs, shared_tags
 from components.ecs.sharing import SharedHost, shared_hosts, shared_spot_types, sizing_summary
 from components.facts.images import ADOT_COLLECTOR_IMAGE, AWS_CLI_IMAGE, ENGINE_IMAGES
+from components.gateway import config as gw
+from components.gateway.fargate import ListenerAttachment
 from components.platform_api import PlatformArgs
 
 if TYPE_CHECKING:
@@ -91,6 +95,11 @@ class EcsPlatform(pulumi.ComponentResource):
         if pin_problems:
             raise ConfigError(pin_problems)
         priorities = listener_priorities(names, ecs_cfg.listener_priorities)
+        gateway_on = config.gateway_enabled
+        # After the models' own priorities, so turning the gateway on never moves a model's rule.
+        gateway_priority = free_priority(GATEWAY_ROUTE, priorities.values()) if gateway_on else 0
+        plan = gw.gateway_plan(config) if gateway_on else None
+        wake = gateway_wake(config, naming)
         hosts = shared_hosts(config)  # ConfigError before any child registers
         grouped = {m.model.name for h in hosts for m in h.members}
         single = [m for m in config.models if m.name not in grouped]
@@ -108,7 +117,11 @@ class EcsPlatform(pulumi.ComponentResource):
             f"{name}-lb",
             LoadBalancerArgs(naming, network, ecs_cfg,
                              [ENGINE_IMAGES[m.spec.engine].port for m in single]
-                             + [m.port for h in hosts for m in h.members]),
+                             + [m.port for h in hosts for m in h.members]
+                             + ([gw.PORT] if gateway_on else []),
+                             idle_timeout_seconds=(plan.idle_timeout_seconds if plan
+                                                   else IDLE_TIMEOUT_SECONDS),
+                             gateway=gateway_on),
             child,
         )
 
@@ -186,8 +199,9 @@ class EcsPlatform(pulumi.ComponentResource):
             listener_arn=lb.listener_arn, alb_arn_suffix=lb.arn_suffix,
             alb_security_group_id=lb.security_group_id,
             logs_kms_key_arn=network.logs_kms_key_arn, hf_token_secret_arn=secret_arn,
-            depends_on=[associations], rule_priorities=priorities,
+            depends_on=[associations], rule_priorities=priorities, gateway_wake=wake,
         ))
+        gateway_stack = naming.prefix if gateway_on else None
 
         for model, capacity in pending:
             image = ENGINE_IMAGES[model.spec.engine]
@@ -210,6 +224,7 @@ class EcsPlatform(pulumi.ComponentResource):
                     cluster_name=cluster_name, service_name=service.service_name,
                     group_names=list(capacity.group_names),
                     warm_group_name=capacity.warm_group_name,
+                    gateway_stack=gateway_stack,
                 ),
                 child,
             )
@@ -240,6 +255,7 @@ class EcsPlatform(pulumi.ComponentResource):
                         cluster_name=cluster_name, service_name=shared_service.service_name,
                         group_names=list(capacity.group_names),
                         warm_group_name=capacity.warm_group_name, shared=True,
+                        gateway_stack=gateway_stack,
                     ),
                     child,
                 )
@@ -257,4 +273,14 @@ class EcsPlatform(pulumi.ComponentResource):
         if hosts:
             self.exports = {**self.exports,
                             "sharedInstances": {h.name: sizing_summary(h) for h in hosts}}
+        if gateway_on:
+            gateway = ecs_gateway(
+                f"{name}-gateway", config, naming, network, cluster_arn=cluster.arn,
+                listener=ListenerAttachment(
+                    listener_arn=lb.listener_arn, priority=gateway_priority,
+                    security_group_id=lb.security_group_id, dns_name=lb.dns_name,
+                    scheme=lb.scheme, arn_suffix=lb.arn_suffix),
+                account=account, partition=partition, depends_on=[associations], opts=child)
+            self.exports = {**self.exports, "gatewayUrl": gateway.url,
+                            "gatewayKeySecretArn": gateway.master_key_secret_arn}
         self.register_outputs(dict(self.exports))

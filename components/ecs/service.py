@@ -21,9 +21,11 @@ from components.ecs.containers import (
     TaskInputs,
     container_definitions,
 )
+from components.ecs.gateway import GatewayWake
 from components.ecs.iam import INFLIGHT_NAMESPACE
 from components.ecs.placement import TaskShape, health_check_grace_seconds
 from components.facts.images import EngineImage
+from components.gateway.monitoring import wake_alarm_spec
 from components.network import Network
 from components.tags import Naming, startup_descriptor
 
@@ -83,6 +85,8 @@ class ServiceContext:
     depends_on: list[pulumi.Resource]
     rule_priorities: Mapping[str, int]
     """Model name -> its listener rule priority (`routing.listener_priorities`)."""
+    gateway_wake: GatewayWake | None
+    """Set with the gateway on: services that scale to zero wake on its waiting metric."""
 
 
 def shallow_fields(context: ServiceContext) -> dict[str, Any]:
@@ -243,6 +247,9 @@ class ModelService(pulumi.ComponentResource):
             name, target=target, concurrency_target=spec.concurrency_target,
             alb_arn_suffix=args.alb_arn_suffix, target_group=target_group,
             dimensions={"ServiceName": service_name}, opts=opts)
+        if spec.min_replicas == 0 and args.gateway_wake is not None:
+            wake_from_zero(name, target=target, models=[args.model.name],
+                           wake=args.gateway_wake, naming=args.naming, opts=opts)
 
 
 @dataclass(frozen=True)
@@ -419,6 +426,48 @@ def scalable_target(
         tags=tags,
         opts=opts,
     )
+
+
+def wake_from_zero(
+    name: str,
+    *,
+    target: aws.appautoscaling.Target,
+    models: list[str],
+    wake: GatewayWake,
+    naming: Naming,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """`{name}-wake-from-zero`: +1 task when the gateway holds (or diverts) requests for a model
+    of this service. At zero there is no in-flight gauge and no ALB request to track, so target
+    tracking alone would never add the first task; this step does. Its cooldown is the model's
+    wait bound, so one slow start is not answered with a second, third... task.
+    https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-step-scaling-policies.html"""
+    policy = aws.appautoscaling.Policy(
+        f"{name}-wake-from-zero",
+        policy_type="StepScaling",
+        service_namespace=target.service_namespace,
+        resource_id=target.resource_id,
+        scalable_dimension=target.scalable_dimension,
+        step_scaling_policy_configuration=aws.appautoscaling
+        .PolicyStepScalingPolicyConfigurationArgs(
+            adjustment_type="ChangeInCapacity",
+            metric_aggregation_type="Maximum",
+            cooldown=max(wake.cooldown_seconds[m] for m in models),
+            step_adjustments=[aws.appautoscaling
+                              .PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
+                                  metric_interval_lower_bound="0", scaling_adjustment=1)],
+        ),
+        opts=opts,
+    )
+    for model in models:
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-{model}-gateway-waiting" if len(models) > 1 else f"{name}-gateway-waiting",
+            **wake_alarm_spec(name=naming.physical(model, "gateway-waiting", max_len=255),
+                              stack=wake.stack, model=model),
+            alarm_actions=[policy.arn],
+            tags=naming.tags(model=model),
+            opts=opts,
+        )
 
 
 def scaling_policies(

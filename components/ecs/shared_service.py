@@ -25,6 +25,7 @@ from components.ecs.service import (
     scaling_policies,
     target_group_and_route,
     task_logs_and_roles,
+    wake_from_zero,
 )
 from components.ecs.sharing import SharedHost
 from components.facts.images import ENGINE_IMAGES
@@ -204,6 +205,9 @@ class SharedService(pulumi.ComponentResource):
                 concurrency_target=model.spec.concurrency_target,
                 alb_arn_suffix=args.alb_arn_suffix, target_group=groups[model.name],
                 dimensions={"ServiceName": service_name, "Model": model.name}, opts=child)
+        if host.min_replicas == 0 and args.gateway_wake is not None:
+            wake_from_zero(name, target=target, models=[m.name for m in members],
+                           wake=args.gateway_wake, naming=naming, opts=child)
 
         self.service_name = service.name
         self.target_group_arn_suffixes = {n: g.arn_suffix for n, g in groups.items()}

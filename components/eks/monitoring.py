@@ -43,6 +43,7 @@ from components.eks.serving import (
     selector_labels,
 )
 from components.facts.images import VLLM
+from components.gateway import monitoring as gateway_monitoring
 from components.tags import Naming
 
 Monitoring = Literal["kube-prometheus-stack", "amp"]
@@ -173,23 +174,28 @@ def alert_rules() -> list[dict[str, Any]]:
     ]
 
 
-def rule_groups() -> list[dict[str, Any]]:
-    return [{"name": "llm-hosting.vllm", "interval": "1m", "rules": alert_rules()}]
+def rule_groups(gateway: bool = False) -> list[dict[str, Any]]:
+    """vLLM's alerts, and with the gateway on its fallback-rate and hold-timeout alerts."""
+    groups = [{"name": "llm-hosting.vllm", "interval": "1m", "rules": alert_rules()}]
+    if gateway:
+        groups.append({"name": "llm-hosting.gateway", "interval": "1m",
+                       "rules": gateway_monitoring.alert_rules()})
+    return groups
 
 
-def prometheus_rule() -> dict[str, Any]:
+def prometheus_rule(gateway: bool = False) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": {"name": "vllm", "namespace": NAMESPACE,
                      "labels": {"app.kubernetes.io/part-of": "llm-hosting"}},
-        "spec": {"groups": rule_groups()},
+        "spec": {"groups": rule_groups(gateway)},
     }
 
 
-def amp_rules_yaml() -> str:
+def amp_rules_yaml(gateway: bool = False) -> str:
     """The same groups in Prometheus rule-file form, for an AMP rule groups namespace."""
-    return yaml.safe_dump({"groups": rule_groups()}, sort_keys=False)
+    return yaml.safe_dump({"groups": rule_groups(gateway)}, sort_keys=False)
 
 
 def _panel(pid: int, title: str, unit: str, targets: Sequence[tuple[str, str]],
@@ -207,8 +213,9 @@ def _panel(pid: int, title: str, unit: str, targets: Sequence[tuple[str, str]],
 DASHBOARD_UID = "llm-hosting-vllm"
 
 
-def dashboard() -> dict[str, Any]:
-    """Grafana dashboard: TTFT, tokens/s, KV cache, queue depth, GPU utilization and memory."""
+def dashboard(gateway: bool = False) -> dict[str, Any]:
+    """Grafana dashboard: TTFT, tokens/s, KV cache, queue depth, GPU utilization and memory
+    (and with the gateway on, its fallbacks, waiting/held requests, hold time, circuits)."""
     m = 'model_name=~"$model"'
     ns = 'namespace=~"$namespace"'
     panels = [
@@ -237,6 +244,9 @@ def dashboard() -> dict[str, Any]:
             (f"sum by (namespace) (DCGM_FI_DEV_FB_USED{{{ns}}})", "{{namespace}}"),
         ], 12, 16),
     ]
+    if gateway:
+        for i, (title, targets) in enumerate(gateway_monitoring.grafana_targets()):
+            panels.append(_panel(7 + i, title, "short", targets, 12 * (i % 2), 24 + 8 * (i // 2)))
     return {
         "uid": DASHBOARD_UID,
         "title": "LLM serving (vLLM)",
@@ -258,14 +268,14 @@ def dashboard() -> dict[str, Any]:
     }
 
 
-def dashboard_config_map() -> dict[str, Any]:
+def dashboard_config_map(gateway: bool = False) -> dict[str, Any]:
     """The dashboard as a ConfigMap the Grafana sidecar loads (label `grafana_dashboard`)."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "llm-hosting-vllm-dashboard", "namespace": NAMESPACE,
                      "labels": {DASHBOARD_LABEL: "1", "app.kubernetes.io/part-of": "llm-hosting"}},
-        "data": {"vllm.json": json.dumps(dashboard(), indent=1)},
+        "data": {"vllm.json": json.dumps(dashboard(gateway), indent=1)},
     }
 
 
@@ -476,6 +486,8 @@ class ObservabilityArgs:
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     release_depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """What the Helm releases wait for besides the namespace: the system node group."""
+    gateway: bool = False
+    """The stack's gateway runs: its alerts and dashboard panels join the vLLM ones."""
 
 
 class Observability(pulumi.ComponentResource):
@@ -515,7 +527,7 @@ class Observability(pulumi.ComponentResource):
             writer = self._remote_write_identity(name, args, workspace.arn)
             aws.amp.RuleGroupNamespace(
                 f"{name}-rules", workspace_id=workspace.id, name="llm-hosting-vllm",
-                data=amp_rules_yaml(), tags=args.naming.tags(), opts=child)
+                data=amp_rules_yaml(args.gateway), tags=args.naming.tags(), opts=child)
             self.alerts_topic_arn = self._alert_routing(name, args, workspace)
         else:
             self.metrics = MetricsSource(server_address=in_cluster_prometheus_url())
@@ -546,11 +558,11 @@ class Observability(pulumi.ComponentResource):
                 f"{name}-monitor-{obj['metadata']['name']}", api_version=obj["apiVersion"],
                 kind=obj["kind"], metadata=obj["metadata"], spec=obj["spec"], opts=crd_ready)
         if not amp:
-            rule = prometheus_rule()
+            rule = prometheus_rule(args.gateway)
             k8s.apiextensions.CustomResource(
                 f"{name}-alerts", api_version=rule["apiVersion"], kind=rule["kind"],
                 metadata=rule["metadata"], spec=rule["spec"], opts=crd_ready)
-        cm = dashboard_config_map()
+        cm = dashboard_config_map(args.gateway)
         k8s.core.v1.ConfigMap(f"{name}-dashboard", metadata=cm["metadata"], data=cm["data"],
                               opts=in_ns)
         self.register_outputs({"prometheusUrl": self.metrics.server_address,

@@ -520,19 +520,11 @@ def scaling_behavior(model: Model) -> dict[str, Any]:
     }
 
 
-def scaled_object(model: Model, metrics: MetricsSource, engine: EngineImage = VLLM
-                  ) -> dict[str, Any]:
-    """KEDA ScaledObject: replicas = ceil(in-flight requests / concurrencyTarget).
-
-    `concurrencyTarget` is the per-replica load the sizing guaranteed the KV cache holds, so the
-    model scales out before requests queue for KV cache. If Prometheus cannot be queried, KEDA
-    keeps the current replicas when they are above `minReplicas` (never scales down blind).
-    """
-    spec = model.spec
+def _prometheus_trigger(metrics: MetricsSource, query: str, threshold: int) -> dict[str, Any]:
     trigger_metadata: dict[str, Any] = {
         "serverAddress": metrics.server_address,
-        "query": inflight_query(model, engine),
-        "threshold": str(spec.concurrency_target),
+        "query": query,
+        "threshold": str(threshold),
         "activationThreshold": "0",
         "ignoreNullValues": "true",
     }
@@ -542,6 +534,28 @@ def scaled_object(model: Model, metrics: MetricsSource, engine: EngineImage = VL
         trigger_metadata["awsRegion"] = metrics.aws_region
         trigger["authenticationRef"] = {"name": metrics.trigger_authentication,
                                         "kind": "ClusterTriggerAuthentication"}
+    return trigger
+
+
+def scaled_object(model: Model, metrics: MetricsSource, engine: EngineImage = VLLM, *,
+                  gateway_waiting_query: str | None = None) -> dict[str, Any]:
+    """KEDA ScaledObject: replicas = ceil(in-flight requests / concurrencyTarget).
+
+    `concurrencyTarget` is the per-replica load the sizing guaranteed the KV cache holds, so the
+    model scales out before requests queue for KV cache. If Prometheus cannot be queried, KEDA
+    keeps the current replicas when they are above `minReplicas` (never scales down blind).
+
+    At zero replicas vLLM's gauges vanish with the last pod, so nothing would ever activate the
+    model again; with the gateway on, `gateway_waiting_query` (requests the gateway holds or
+    diverts for this model) is a second trigger that activates it: `minReplicas: 0` becomes
+    request-driven instead of parking the model.
+    """
+    spec = model.spec
+    triggers = [_prometheus_trigger(metrics, inflight_query(model, engine),
+                                    spec.concurrency_target)]
+    if gateway_waiting_query is not None:
+        triggers.append(_prometheus_trigger(metrics, gateway_waiting_query,
+                                            spec.concurrency_target))
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
@@ -561,7 +575,7 @@ def scaled_object(model: Model, metrics: MetricsSource, engine: EngineImage = VL
                     "behavior": scaling_behavior(model),
                 },
             },
-            "triggers": [trigger],
+            "triggers": triggers,
         },
     }
 
@@ -574,7 +588,6 @@ def equivalent_hpa(scaled: Mapping[str, Any]) -> dict[str, Any]:
     https://keda.sh/docs/latest/concepts/scaling-deployments/
     """
     spec = scaled["spec"]
-    trigger = spec["triggers"][0]
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -585,10 +598,10 @@ def equivalent_hpa(scaled: Mapping[str, Any]) -> dict[str, Any]:
             "minReplicas": max(1, spec["minReplicaCount"]),
             "maxReplicas": spec["maxReplicaCount"],
             "metrics": [{"type": "External", "external": {
-                "metric": {"name": "s0-prometheus"},
+                "metric": {"name": f"s{i}-prometheus"},
                 "target": {"type": "AverageValue",
                            "averageValue": trigger["metadata"]["threshold"]},
-            }}],
+            }} for i, trigger in enumerate(spec["triggers"])],
             "behavior": spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"],
         },
     }
@@ -705,6 +718,8 @@ class ModelServingArgs:
     load_balancer_cidrs: Sequence[pulumi.Input[str]] = ()
     """Their CIDRs, admitted by the NetworkPolicy with `internal-alb`."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    gateway_waiting_query: str | None = None
+    """With the gateway on and `minReplicas: 0`: the PromQL that wakes the model."""
 
 
 def _k8s_opts(opts: pulumi.ResourceOptions, *deps: pulumi.Resource | None
@@ -765,7 +780,8 @@ class ModelServing(pulumi.ComponentResource):
         pdb_obj = pod_disruption_budget(model)
         k8s.policy.v1.PodDisruptionBudget(f"{name}-pdb", metadata=pdb_obj["metadata"],
                                           spec=pdb_obj["spec"], opts=in_ns)
-        so = scaled_object(model, args.metrics)
+        so = scaled_object(model, args.metrics,
+                           gateway_waiting_query=args.gateway_waiting_query)
         k8s.apiextensions.CustomResource(
             f"{name}-scaler", api_version=so["apiVersion"], kind=so["kind"],
             metadata=so["metadata"], spec=so["spec"],

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components.config import StackConfig
 from components.eks.autoscaling import AMP_TRIGGER_AUTH, Keda, KedaArgs
+from components.eks.gateway import eks_gateway
 from components.eks.labels import SYSTEM_NODE_LABELS, gpu_node_selector
 from components.eks.load_balancer import LoadBalancerController, LoadBalancerControllerArgs
 from components.eks.monitoring import (
@@ -78,6 +79,7 @@ def add_serving_layer(name: str, parent: pulumi.Resource, args: ServingLayerArgs
                         charts.DCGM_EXPORTER_VERSION),
         system_node_selector=system, gpu_node_selector=GPU_NODES,
         depends_on=[args.pod_identity_agent], release_depends_on=args.system_nodes,
+        gateway=config.gateway_enabled,
     ), opts)
     keda = Keda(f"{name}-keda", KedaArgs(
         naming=args.naming,
@@ -120,5 +122,16 @@ def add_serving_layer(name: str, parent: pulumi.Resource, args: ServingLayerArgs
         ), opts)
         endpoints[model.name] = cluster_url(model)
         commands[model.name] = port_forward_command(model)
-    return {"endpoints": endpoints, "invokeCommands": commands, "monitoring": cfg.monitoring,
-            "alertsTopicArn": observability.alerts_topic_arn}
+    exports: dict[str, Any] = {"endpoints": endpoints, "invokeCommands": commands,
+                               "monitoring": cfg.monitoring,
+                               "alertsTopicArn": observability.alerts_topic_arn}
+    if config.gateway_enabled:
+        gateway, key = eks_gateway(
+            f"{name}-gateway", config, args.naming, cluster_name=args.cluster_name,
+            vpc_cidr=args.vpc_cidr, node_selector=system,
+            depends_on=[args.pod_identity_agent, observability.stack,
+                        *([alb.release] if cfg.ingress == "internal-alb" else [])],
+            opts=opts)
+        exports["gatewayUrl"] = gateway.url
+        exports["gatewayKeySecretArn"] = key.arn
+    return exports

@@ -330,3 +330,63 @@ def proxy_args(config_dir: str) -> list[str]:
 
 def route_names(plan: GatewayPlan) -> Sequence[str]:
     return [r.name for r in plan.routes]
+
+
+# -- sizing and cost ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskSize:
+    """One gateway replica. The proxy holds a few hundred MiB of Python and LiteLLM's model map
+    plus one small buffer per in-flight request: 1 vCPU / 2 GiB serves hundreds of concurrent
+    LLM requests (each mostly waits on its backend); scale-out on CPU adds replicas."""
+
+    cpu_units: int
+    memory_mib: int
+    architecture: str
+
+    @property
+    def vcpu(self) -> float:
+        return self.cpu_units / 1024
+
+
+FARGATE_TASK = TaskSize(cpu_units=1024, memory_mib=2048, architecture="ARM64")
+"""A valid Fargate size (1 vCPU: 2-8 GiB); Graviton, since the image is multi-arch and ARM64
+Fargate costs ~20% less. https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html"""
+POD_CPU_REQUEST = "500m"
+POD_MEMORY = "1Gi"
+POD_MEMORY_LIMIT = "2Gi"
+MAX_REPLICAS_FACTOR = 3
+MAX_REPLICAS_CEILING = 20
+
+
+def max_replicas(replicas: int) -> int:
+    """CPU autoscaling ceiling: three times the floor, at most 20."""
+    return min(MAX_REPLICAS_CEILING, max(replicas, replicas * MAX_REPLICAS_FACTOR))
+
+
+def gateway_cost(config: StackConfig) -> dict[str, Any] | None:
+    """What the gateway adds to the bill at its replica floor (None when it is off)."""
+    from components.facts import prices
+
+    if not config.gateway_enabled:
+        return None
+    replicas = config.gateway.replicas
+    if config.platform == "eks":
+        return {"runsOn": "eks system nodes", "replicas": replicas,
+                "podRequests": {"cpu": POD_CPU_REQUEST, "memory": POD_MEMORY},
+                "hourlyUsd": 0.0, "monthlyUsd": 0.0, "pricesAsOf": prices.PRICES_AS_OF,
+                "note": "pods share the system node group, which is billed already"}
+    task = FARGATE_TASK
+    hourly = replicas * prices.fargate_hourly_usd(task.vcpu, task.memory_mib / 1024,
+                                                 task.architecture)
+    own_alb = config.platform == "sagemaker"
+    if own_alb:
+        hourly += prices.ALB_HOUR_USD
+    return {"runsOn": f"fargate ({task.architecture})", "replicas": replicas,
+            "task": {"vcpu": task.vcpu, "memoryMiB": task.memory_mib},
+            "hourlyUsd": round(hourly, 4),
+            "monthlyUsd": round(hourly * prices.HOURS_PER_MONTH, 2),
+            "pricesAsOf": prices.PRICES_AS_OF,
+            "note": ("its own internal ALB included (LCUs extra)" if own_alb
+                     else "behind the stack's ALB (LCUs extra)")}

@@ -10,6 +10,9 @@
 * `minReplicas: 0` (dev): the target may reach 0 copies, and a step-scaling policy driven by an
   alarm on `NoCapacityInvocationFailures` adds a copy when a request finds none, as AWS
   documents: https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-zero-instances.html
+  With the gateway on, a second alarm on its `RequestsWaiting` for the model (requests it holds
+  or diverts to a fallback) drives the same policy, so a model whose requests all go to a
+  fallback, and never reach SageMaker, still wakes.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.gateway.monitoring import wake_alarm_spec
 from components.sagemaker.packing import Placement
 from components.tags import Naming
 
@@ -40,6 +44,7 @@ class ScalingArgs:
     inference_component_name: pulumi.Input[str]
     placement: Placement
     topic_arn: str | None
+    gateway_stack: str | None = None
 
 
 class InferenceComponentScaling(pulumi.ComponentResource):
@@ -112,4 +117,14 @@ class InferenceComponentScaling(pulumi.ComponentResource):
                 tags=args.naming.tags(model=model.name),
                 opts=child,
             )
+            if args.gateway_stack is not None:
+                aws.cloudwatch.MetricAlarm(
+                    f"{name}-gateway-waiting",
+                    **wake_alarm_spec(
+                        name=args.naming.physical(model.name, "gateway-waiting", max_len=255),
+                        stack=args.gateway_stack, model=model.name),
+                    alarm_actions=[wake.arn],
+                    tags=args.naming.tags(model=model.name),
+                    opts=child,
+                )
         self.register_outputs({})

@@ -20,6 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.gateway.monitoring import cloudwatch_widgets
 from components.sagemaker.alarms import IC_NS, SAGEMAKER_NS
 from components.sagemaker.packing import VariantPlan
 from components.tags import Naming
@@ -40,8 +41,10 @@ def _widget(title: str, metrics: list[list[Any]], region: str, *, stat: str = "S
 
 
 def dashboard_body(region: str, endpoint_name: str, plans: Sequence[VariantPlan],
-                   components: Mapping[str, str]) -> dict[str, Any]:
-    """The dashboard JSON; `components` maps model name -> inference component name."""
+                   components: Mapping[str, str], gateway_stack: str | None = None
+                   ) -> dict[str, Any]:
+    """The dashboard JSON; `components` maps model name -> inference component name. With the
+    gateway on (`gateway_stack`), a row of its per-model metrics follows."""
     ic = list(components.items())
     invocations = []
     for model, name in ic:
@@ -92,6 +95,8 @@ def dashboard_body(region: str, endpoint_name: str, plans: Sequence[VariantPlan]
                     stat="Average", x=12, y=6, annotations=targets),
             _widget("Copies vs instances (reporting)", copies, region, stat="SampleCount",
                     x=0, y=12),
+            *(cloudwatch_widgets(region=region, stack=gateway_stack, models=list(components),
+                                 y=18) if gateway_stack else []),
         ]
     }
 
@@ -103,6 +108,7 @@ class DashboardArgs:
     endpoint_name: pulumi.Input[str]
     plans: Sequence[VariantPlan]
     components: Mapping[str, pulumi.Input[str]]
+    gateway_stack: str | None = None
 
 
 class EndpointDashboard(pulumi.ComponentResource):
@@ -112,8 +118,8 @@ class EndpointDashboard(pulumi.ComponentResource):
         models = list(args.components)
         body = pulumi.Output.all(args.endpoint_name, *args.components.values()).apply(
             lambda v: json.dumps(
-                dashboard_body(args.region, v[0], args.plans, dict(zip(models, v[1:],
-                                                                        strict=True)))
+                dashboard_body(args.region, v[0], args.plans,
+                               dict(zip(models, v[1:], strict=True)), args.gateway_stack)
             )
         )
         dashboard = aws.cloudwatch.Dashboard(

@@ -109,6 +109,8 @@ class ModelDeploymentArgs:
     topic_arn: str | None
     log_group: pulumi.Resource | None = None
     """`/aws/sagemaker/InferenceComponents/<name>`: created first (see `logs`)."""
+    gateway_stack: str | None = None
+    """Set when the stack's gateway runs: its `RequestsWaiting` for this model also wakes it."""
 
 
 class ModelDeployment(pulumi.ComponentResource):
@@ -178,7 +180,8 @@ class ModelDeployment(pulumi.ComponentResource):
         )
         InferenceComponentScaling(
             f"{name}-scaling",
-            ScalingArgs(naming, self.inference_component_name, placement, args.topic_arn),
+            ScalingArgs(naming, self.inference_component_name, placement, args.topic_arn,
+                        args.gateway_stack),
             child,
         )
         self.register_outputs({"inferenceComponentName": self.inference_component_name})

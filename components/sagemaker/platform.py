@@ -23,6 +23,7 @@ from components.sagemaker.alarms import EndpointAlarms, EndpointAlarmsArgs
 from components.sagemaker.containers import image_for, s3_location, uses_hub, weights_location
 from components.sagemaker.dashboard import DashboardArgs, EndpointDashboard
 from components.sagemaker.endpoint import ServingEndpoint, ServingEndpointArgs
+from components.sagemaker.gateway import sagemaker_gateway
 from components.sagemaker.iam import ExecutionRole, ExecutionRoleArgs
 from components.sagemaker.inference_components import ModelDeployment, ModelDeploymentArgs
 from components.sagemaker.logs import EndpointLogs, EndpointLogsArgs
@@ -113,6 +114,7 @@ class SageMakerPlatform(pulumi.ComponentResource):
         ic_names = {p.model.name: naming.physical(p.model.name) for p in placements}
         topic = config.sagemaker.alarm_topic_arn
         hub_egress = any(uses_hub(m) for m in config.models)
+        gateway_stack = naming.prefix if config.gateway_enabled else None
 
         # The endpoint config's role reads no weights: each model's own role does (iam.py).
         role = ExecutionRole(
@@ -185,13 +187,15 @@ class SageMakerPlatform(pulumi.ComponentResource):
                     hf_token=config.hf_token,
                     topic_arn=topic,
                     log_group=logs.component_log_groups[model],
+                    gateway_stack=gateway_stack,
                 ),
                 child,
             )
             components[model] = deployment.inference_component_name
         dashboard = EndpointDashboard(
             f"{name}-dashboard",
-            DashboardArgs(naming, config.region, endpoint.endpoint_name, plans, components),
+            DashboardArgs(naming, config.region, endpoint.endpoint_name, plans, components,
+                          gateway_stack),
             child,
         )
 
@@ -210,4 +214,10 @@ class SageMakerPlatform(pulumi.ComponentResource):
             "streamCommands": per_model(stream_command),
             "dashboardName": dashboard.dashboard_name,
         }
+        if config.gateway_enabled:
+            gateway = sagemaker_gateway(
+                f"{name}-gateway", config, naming, network, endpoint_name=endpoint_name,
+                inference_components=ic_names, opts=child)
+            self.exports = {**self.exports, "gatewayUrl": gateway.url,
+                            "gatewayKeySecretArn": gateway.master_key_secret_arn}
         self.register_outputs(dict(self.exports))

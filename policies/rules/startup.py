@@ -147,6 +147,8 @@ def check_ecs_service(resource: Resource, config: Mapping[str, Any]) -> Iterable
     if not items(get(resource.props, "loadBalancers")) and \
             not serving_tags(resource.props):
         return
+    if get(resource.props, "launchType") == "FARGATE" and not serving_tags(resource.props):
+        return  # Fargate has no GPUs: no model loads there (the stack's gateway runs there)
     need = required_seconds(resource.props, config, "ecs", "task_seconds")
     yield from _too_short("healthCheckGracePeriodSeconds",
                           get(resource.props, "healthCheckGracePeriodSeconds"), need,

@@ -475,6 +475,20 @@ def test_startup_ecs_grace_period_covers_load_balancer_and_container_checks():
     assert run("llm-startup-timeouts", svc, {"tags": BASE_TAGS}) == []
 
 
+def test_startup_ecs_grace_period_skips_a_fargate_service_that_serves_no_model():
+    # The gateway: behind a load balancer with a short grace period, on Fargate (no GPU).
+    svc = "aws:ecs/service:Service"
+    gateway = {"loadBalancers": [{"containerName": "gateway", "containerPort": 4000}],
+               "healthCheckGracePeriodSeconds": 60, "launchType": "FARGATE", "tags": BASE_TAGS}
+    assert run("llm-startup-timeouts", svc, gateway) == []
+    assert run("llm-startup-timeouts", svc, {**gateway, "launchType": "EC2"}) == [
+        "healthCheckGracePeriodSeconds is 60 s; set it to at least 600 s so ECS does not "
+        "replace tasks whose health checks fail while the model loads"
+    ]
+    # Serving tags on Fargate still count: the rule judges what it runs, not where.
+    assert run("llm-startup-timeouts", svc, {**gateway, "tags": serving()}) != []
+
+
 def test_startup_kubernetes_probes_on_gpu_containers():
     deploy = "kubernetes:apps/v1:Deployment"
     container = {"name": "vllm", "resources": {"limits": {"nvidia.com/gpu": "1"}},
