@@ -30,6 +30,7 @@ from components.config import Platform as PlatformName
 from components.costs import VPC_TYPE, FixedCost, fixed_costs
 from components.facts.fixed_costs import FIXED_PRICES_AS_OF, HOURS_PER_MONTH
 from components.facts.gpus import PRICES_AS_OF
+from components.gateway.config import gateway_cost
 from components.offline import (
     ROOT,
     EngineCheckError,
@@ -174,6 +175,9 @@ def build_plan(stack_name: str, root: Path = ROOT) -> Plan:
         return Plan(INVALID, doc, problems, warnings=warnings)
     doc["platform"] = config.platform
     doc["models"] = model_summaries(config)
+    gateway = gateway_cost(config)
+    if gateway is not None:
+        doc["gateway"] = gateway
     try:
         graph = run_program(stack.config, stack=stack_name, secret_keys=stack.secret_keys,
                             program=ROOT / "__main__.py")
@@ -347,6 +351,8 @@ def render(plan: Plan) -> str:
                   f"{_money(totals['gpuHourlyUsdMin'])}/h + fixed "
                   f"{_money(totals['fixedHourlyUsd'])}/h); at maxReplicas: "
                   f"{_money(totals['hourlyUsdMax'])}/h."]
+    if "gateway" in doc:
+        parts += ["", render_gateway(doc["gateway"])]
     if plan.warnings:
         parts += ["", f"{len(plan.warnings)} warning(s): fix before `pulumi up`:"]
         parts += [f"  - {w}" for w in plan.warnings]
@@ -390,6 +396,16 @@ def _doc(plan: Plan) -> dict[str, Any]:
     if plan.problems:
         doc["problems"] = plan.problems
     return doc
+
+
+def render_gateway(g: dict[str, Any]) -> str:
+    """One paragraph: where the gateway runs, its size, and what it adds per hour and month."""
+    size = (f"{g['task']['vcpu']:g} vCPU / {g['task']['memoryMiB']} MiB per task"
+            if "task" in g else
+            f"requests {g['podRequests']['cpu']} CPU / {g['podRequests']['memory']} per pod")
+    return (f"Gateway (docs/gateway.md): {g['replicas']} replicas on {g['runsOn']}, {size}; "
+            f"{_money(g['hourlyUsd'], 4)}/h, {_money(g['monthlyUsd'], 0)}/month at the replica "
+            f"floor ({g['note']}; prices as of {g['pricesAsOf']}, us-east-1).")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+# Importing litellm (the gateway tests do) otherwise fetches its model price map from GitHub,
+# retrying for ~10 s; the tests run offline, and so does the gateway (components/gateway/).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:

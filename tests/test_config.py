@@ -80,9 +80,9 @@ def test_typo_in_key_is_an_error_not_ignored(base_config):
     assert "llm-hosting:enviroment: unknown key; accepted keys: ecs, eks, environment, gateway, "\
         "hfToken, models, network, platform, protection, sagemaker, tags" in found
     assert "llm-hosting:models[0].maxReplica: unknown key; accepted keys: capacity, "\
-        "concurrencyTarget, engine, fallbacks, gpusPerReplica, instanceType, maxInputTokens, maxReplicas, "\
-        "maxTotalTokens, minReplicas, modelId, name, quantization, shape, weightsKmsKeyArn, "\
-        "weightsUri" in found
+        "concurrencyTarget, engine, fallbacks, gpusPerReplica, instanceType, maxInputTokens, "\
+        "maxReplicas, maxTotalTokens, minReplicas, modelId, name, quantization, shape, "\
+        "weightsKmsKeyArn, weightsUri" in found
     assert "llm-hosting:network.cidr: unknown key; accepted keys: availabilityZones, cidrBlock, "\
         "natGateways" in found
 

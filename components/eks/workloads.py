@@ -35,6 +35,7 @@ from components.eks.serving import (
 )
 from components.facts import charts
 from components.facts.gpus import GPU_INSTANCES
+from components.gateway.monitoring import waiting_query
 from components.tags import Naming
 
 GPU_NODES = {"llm-hosting/node-role": "gpu"}
@@ -119,6 +120,9 @@ def add_serving_layer(name: str, parent: pulumi.Resource, args: ServingLayerArgs
             metrics=metrics, hosts=hosts, hf_token=config.hf_token, ingress=cfg.ingress,
             vpc_cidr=args.vpc_cidr, load_balancer_subnet_ids=args.load_balancer_subnet_ids,
             load_balancer_cidrs=lb_cidrs, depends_on=deps,
+            # minReplicas 0 with the gateway on: its waiting requests wake the model.
+            gateway_waiting_query=(waiting_query(model.name) if config.gateway_enabled
+                                   and model.spec.min_replicas == 0 else None),
         ), opts)
         endpoints[model.name] = cluster_url(model)
         commands[model.name] = port_forward_command(model)

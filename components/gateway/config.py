@@ -388,5 +388,5 @@ def gateway_cost(config: StackConfig) -> dict[str, Any] | None:
             "hourlyUsd": round(hourly, 4),
             "monthlyUsd": round(hourly * prices.HOURS_PER_MONTH, 2),
             "pricesAsOf": prices.PRICES_AS_OF,
-            "note": ("its own internal ALB included (LCUs extra)" if own_alb
-                     else "behind the stack's ALB (LCUs extra)")}
+            "note": ("its own internal ALB included, LCUs extra" if own_alb
+                     else "behind the stack's ALB, LCUs extra")}

@@ -201,7 +201,7 @@ class FargateGateway(pulumi.ComponentResource):
             description=f"{naming.prefix} gateway config + hooks, part {i} (gzip+base64)",
             type="String",
             tier="Standard",
-            value=chunk,
+            insecure_value=chunk,  # config, not a secret: previews show its diff
             tags=tags,
             opts=child,
         ) for i, chunk in enumerate(bundle_chunks(files))]
