@@ -612,15 +612,26 @@ class GatewayHooks(_Base):  # type: ignore[misc,valid-type]
         self._succeeded(request_data)
         return None
 
-    async def async_log_success_event(self, kwargs: dict, response_obj: Any, start_time: Any,
-                                      end_time: Any) -> None:
-        self._succeeded(kwargs)  # streams end here (the deployment hook sees no stream)
+    async def async_post_call_streaming_deployment_hook(self, request_data: dict,
+                                                        response_chunk: Any,
+                                                        call_type: Any) -> Any:
+        """A stream's chunks are its success (the deployment success hook sees no stream).
+        Not `async_log_success_event`: implementing it makes LiteLLM build its logging payload
+        for every request, which measured as most of our added latency
+        (scripts/bench_gateway.py)."""
+        self._succeeded(request_data)
+        return None
 
     def _succeeded(self, kwargs: Mapping[str, Any]) -> None:
         name = _backend_of(kwargs)
-        if name is not None and not _metadata(kwargs).get(PROBE_TAG):
-            self.breaker.on_success(name)
-            self._publish_state(name)
+        if name is None or _metadata(kwargs).get(PROBE_TAG):
+            return
+        b = self.breaker.backends[name]
+        if not (b.failures or b.open_until or b.trial or b.waking):
+            b.ready_at = self.clock()  # already healthy: the per-chunk fast path
+            return
+        self.breaker.on_success(name)
+        self._publish_state(name)
 
     async def log_success_fallback_event(self, original_model_group: str, kwargs: dict,
                                          original_exception: Exception) -> None:
