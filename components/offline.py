@@ -288,6 +288,9 @@ ARNS: dict[str, ArnAnswer] = {
         "id": arn},
     "aws:secretsmanager/secretVersion:SecretVersion": lambda n, i, r, a: {
         "arn": str(i.get("secretId"))},
+    # A parameter's ARN carries its name without the leading slash (`parameter/a/b`).
+    "aws:ssm/parameter:Parameter": lambda n, i, r, a: {
+        "arn": f"arn:aws:ssm:{r}:{a}:parameter/{str(_physical(n, i)).lstrip('/')}"},
     "aws:iam/role:Role": lambda n, i, r, a: {
         "arn": f"arn:aws:iam::{a}:role/{_iam_path(i)}{_physical(n, i)}"},
     "aws:iam/policy:Policy": lambda n, i, r, a: {

@@ -31,6 +31,7 @@ from components.gateway import eks as geks
 from components.gateway import fargate, iam, monitoring
 from components.gateway.hooks import llm_hosting_gateway as hooks
 from components.platforms import parse_config
+from components.startup import estimate_for_model
 from tests.aws_api import request_problems
 from tests.conftest import ROOT, crd_schema
 
@@ -210,11 +211,12 @@ def test_routes_retry_only_without_fallbacks_and_time_out_by_output_length(plan)
     assert plan.aliases == {QWEN: "big", "meta-llama/Llama-3.1-8B-Instruct": "small"}
 
 
-def test_wait_bound_is_the_start_up_estimate_plus_margin_unless_set(config, plan):
+def test_wait_bound_is_the_start_up_model_plus_getting_an_instance_unless_set(config, plan):
     small = config.models[1]
-    estimate = gw.startup_estimate_seconds(config, small)
-    assert plan.route("small").wait_bound_seconds == estimate + max(
-        gw.WAKE_MARGIN_MIN_SECONDS, -(-estimate * 1 // 4))
+    estimate = estimate_for_model(small, "eks")
+    assert gw.startup_estimate_seconds(config, small) == estimate.total_seconds
+    assert plan.route("small").wait_bound_seconds == (
+        estimate.total_seconds + gw.CAPACITY_SECONDS["eks"])
     fixed = gw.gateway_plan(parse(model("a"), gateway={"wakeTimeoutSeconds": 42}))
     assert fixed.route("a").wait_bound_seconds == 42
 
@@ -592,8 +594,12 @@ def test_a_model_without_fallback_and_an_open_circuit_fails_fast_with_retry_afte
     gateway.breaker.on_failure("m", hooks.FAILURE)
     deployment = {"model_info": {"id": "m"}, "litellm_params": {"model": "openai/x"}}
     meta: dict[str, Any] = {}
-    with pytest.raises(hooks.Unavailable) as err:
-        asyncio.run(gateway.async_filter_deployments("m", [deployment], None,
-                                                     {"metadata": meta}))
+    loop = asyncio.new_event_loop()  # not asyncio.run: it unsets the thread's loop for others
+    try:
+        with pytest.raises(hooks.Unavailable) as err:
+            loop.run_until_complete(gateway.async_filter_deployments(
+                "m", [deployment], None, {"metadata": meta}))
+    finally:
+        loop.close()
     assert (err.value.retry_after, err.value.status_code, err.value.num_retries) == (20, 503, 0)
     assert meta[hooks.UNAVAILABLE_TAG] == 20

@@ -24,7 +24,7 @@ def stack(name: str, **overrides: Any) -> Graph:
     s = read_stack_file(ROOT / f"Pulumi.{name}.yaml")
     config = dict(s.config)
     for key, value in overrides.items():
-        config[f"llm-hosting:{key}"] = json.dumps(value)
+        config[f"llm-hosting:{key}"] = value if isinstance(value, str) else json.dumps(value)
     return run_program(config, stack=s.stack, secret_keys=s.secret_keys)
 
 
@@ -42,10 +42,11 @@ def staging() -> Graph:
 
 @pytest.fixture(scope="module")
 def prod() -> Graph:
-    """EKS, gateway on by default; the 8B model scales to zero."""
+    """The prod EKS stack run as staging (scale to zero is refused in prod), gateway on by
+    default, the 8B model at zero, an internal ALB."""
     models = models_of("prod")
     models[1]["minReplicas"] = 0
-    return stack("prod", models=models, eks={**yaml.safe_load(
+    return stack("prod", models=models, environment="staging", eks={**yaml.safe_load(
         (ROOT / "Pulumi.prod.yaml").read_text())["config"]["llm-hosting:eks"],
         "ingress": "internal-alb"})
 
@@ -269,3 +270,24 @@ def test_sagemaker_component_at_zero_wakes_on_the_gateway_waiting_metric(dev):
     assert no_capacity["alarmActions"] == [wake.outputs["arn"]]
     body = json.loads(dev.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
     assert any(w["properties"]["title"].startswith("Gateway:") for w in body["widgets"])
+
+
+def test_ecs_gateway_rule_never_moves_a_model_rule():
+    """The gateway's priority is chosen after the models', so turning it on keeps every model
+    rule where it was; on a clash the gateway steps aside, not the model."""
+    from components.ecs.gateway import ROUTE_NAME, free_priority
+    from components.ecs.routing import hashed_priority, listener_priorities
+
+    clash = hashed_priority(ROUTE_NAME)
+    assert free_priority(ROUTE_NAME, [clash, clash + 1]) == clash + 2
+    models = models_of("staging")
+    on, off = (stack("staging", models=models, gateway={"enabled": flag}) for flag in (True,
+                                                                                       False))
+    def rules(graph: Graph) -> dict[str, float]:
+        return {r.name: r.inputs["priority"]
+                for r in graph.of_type("aws:lb/listenerRule:ListenerRule")}
+    with_gateway = rules(on)
+    gateway = with_gateway.pop("ecs-gateway-route")
+    assert with_gateway == rules(off) == {
+        "ecs-llama-8b-route": listener_priorities(["llama-8b"])["llama-8b"]}
+    assert gateway == free_priority(ROUTE_NAME, with_gateway.values())

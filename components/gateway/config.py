@@ -30,7 +30,7 @@ import yaml
 
 from components.config import BEDROCK_PREFIX, MAX_WAKE_TIMEOUT_SECONDS, Model, StackConfig
 from components.facts import bedrock
-from components.sizing import GIB, weight_bytes
+from components.startup import estimate_for_model
 
 HOOKS_MODULE = "llm_hosting_gateway"
 HOOKS_FILE = Path(__file__).with_name("hooks") / f"{HOOKS_MODULE}.py"
@@ -74,36 +74,28 @@ non-streaming completions, at most the ALB maximum (4000 s)."""
 
 # -- the wait bound --------------------------------------------------------------------------
 
-STARTUP_BASE_SECONDS: Mapping[str, int] = {"sagemaker": 480, "eks": 300, "ecs": 240}
-"""Interim start-up estimate until components/startup.py (issue 11B) lands: capacity + engine
-image before weights load. SageMaker provisions an ml instance and pulls its DLC (~6-8 min in
-AWS's scale-to-zero guide); EKS launches a Karpenter node and pulls a 10-20 GB vLLM image; ECS
-starts a pre-initialized warm-pool instance with the image already pulled."""
-WEIGHTS_LOAD_SECONDS_PER_GIB = 4
-"""~250 MiB/s from S3 or the Hub into GPU memory."""
-WAKE_MARGIN_RATIO = 0.25
-WAKE_MARGIN_MIN_SECONDS = 60
+CAPACITY_SECONDS: Mapping[str, int] = {"sagemaker": 300, "eks": 120, "ecs": 120}
+"""The margin on top of the start-up model, which starts from a running instance: getting the
+instance. SageMaker provisions an ml instance for a component at zero ("several minutes",
+https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-zero-instances.html);
+Karpenter launches a GPU node and it joins the cluster (about a minute, more for large GPU
+types); ECS starts a stopped warm-pool instance and its agent registers (about a minute)."""
 
 
 def startup_estimate_seconds(config: StackConfig, model: Model) -> int:
-    """How long `model` takes from zero replicas to answering on this platform.
-
-    The one seam to the start-up time model: swap its body for components/startup.py's entry
-    point when that lands; everything else reads the estimate through here.
-    """
-    weights_gib = weight_bytes(model.shape, model.spec.quantization) / GIB
-    return STARTUP_BASE_SECONDS[config.platform] + math.ceil(
-        weights_gib * WEIGHTS_LOAD_SECONDS_PER_GIB)
+    """How long `model` takes from a fresh instance to answering on this platform: the project's
+    start-up time model (components/startup.py, margin included)."""
+    return estimate_for_model(model, config.platform).total_seconds
 
 
 def wait_bound_seconds(config: StackConfig, model: Model) -> int:
     """How long a request for `model` is held while it wakes: `gateway.wakeTimeoutSeconds`, or
-    the start-up estimate plus a margin, never past what the load balancer allows."""
+    the start-up estimate plus the time to get an instance, never past what the load balancer
+    allows."""
     if config.gateway.wake_timeout_seconds is not None:
         return config.gateway.wake_timeout_seconds
-    estimate = startup_estimate_seconds(config, model)
-    margin = max(WAKE_MARGIN_MIN_SECONDS, math.ceil(estimate * WAKE_MARGIN_RATIO))
-    return min(MAX_WAKE_TIMEOUT_SECONDS, estimate + margin)
+    return min(MAX_WAKE_TIMEOUT_SECONDS,
+               startup_estimate_seconds(config, model) + CAPACITY_SECONDS[config.platform])
 
 
 def request_timeout_seconds(model: Model) -> int:

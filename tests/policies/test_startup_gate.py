@@ -73,7 +73,8 @@ def _one_short(resources: list[Recorded], platform: str, estimate: StartupEstima
         probe = inputs["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
         probe["failureThreshold"] = estimate.container_seconds // probe["periodSeconds"] - 1
     elif platform == "ecs":
-        (r,) = [r for r in resources if r.type == "aws:ecs/service:Service"]
+        (r,) = [r for r in resources if r.type == "aws:ecs/service:Service"
+                and r.name.endswith("llama-405b-service")]  # not the gateway's
         inputs = copy.deepcopy(r.inputs)
         inputs["healthCheckGracePeriodSeconds"] = estimate.task_seconds - 1
     else:
