@@ -613,3 +613,16 @@ print(len([rule.policy() for rule in RULES]))
     assert done.stdout.strip() == str(len(RULES))
     requirements = (ROOT / "policies" / "requirements.txt").read_text()
     assert all(name in requirements for name in ("pulumi-policy", "pulumi>=", "pydantic"))
+
+
+def test_sagemaker_stack_with_the_gateway_on_passes_the_prod_rules(pack):
+    """The example stacks cover the gateway on ECS (staging) and EKS (prod); dev has it off, so
+    run dev with it on (Fargate, its own ALB, SSM bundle, master key) under prod enforcement."""
+    stack = read_stack_file(ROOT / "Pulumi.dev.yaml")
+    config = {**stack.config, "llm-hosting:gateway": json.dumps({"enabled": True})}
+    graph = run_program(config, stack="dev", secret_keys=stack.secret_keys)
+    assert graph.of_type("llm-hosting:gateway:FargateGateway")
+    found = analyze_all(pack, graph.resources, "prod")
+    gateway = [f"{d.policy} {d.urn}: {d.detail}" for d in found
+               if d.level == "mandatory" and "gateway" in d.urn]
+    assert gateway == []
