@@ -603,3 +603,40 @@ def test_a_model_without_fallback_and_an_open_circuit_fails_fast_with_retry_afte
         loop.close()
     assert (err.value.retry_after, err.value.status_code, err.value.num_retries) == (20, 503, 0)
     assert meta[hooks.UNAVAILABLE_TAG] == 20
+
+
+def test_cloudwatch_publish_is_a_valid_put_metric_data_request_with_deltas():
+    """What the Fargate gateways send, checked against CloudWatch's API model; counters go out
+    as the increase since the last publish, `RequestsWaiting` as the current value."""
+    sent: list[dict[str, Any]] = []
+
+    class Client:
+        def put_metric_data(self, **params: Any) -> None:
+            assert request_problems("cloudwatch", "PutMetricData", params) == []
+            sent.append(params)
+
+    clock = Clock()
+    metrics = hooks.Metrics(window=60, clock=clock)
+    settings = {"namespace": gw.CLOUDWATCH_NAMESPACE, "region": "us-east-1",
+                "dimensions": {"Stack": "llm-hosting-staging"}, "models": ["m"]}
+    publisher = hooks.CloudWatchPublisher(metrics, settings, lambda: {"m": "open"},
+                                          client=Client(), start=False)
+    metrics.count(metrics.requests, "m", 4)
+    metrics.count(metrics.fallbacks, "m", 1)
+    metrics.hold_started("m")
+    metrics.hold_started("m")
+    metrics.hold_ended("m", 3.5, timed_out=False)
+    publisher.publish()
+    metrics.count(metrics.requests, "m", 2)
+    publisher.publish()
+
+    def values(params: dict[str, Any]) -> dict[str, Any]:
+        return {d["MetricName"]: d.get("Value", d.get("StatisticValues"))
+                for d in params["MetricData"]}
+    first, second = (values(p) for p in sent)
+    assert first["Requests"] == 4 and first["Fallbacks"] == 1 and first["RequestsWaiting"] == 1
+    assert first["CircuitOpen"] == 1 and first["HoldSeconds"]["Maximum"] == 3.5
+    assert second["Requests"] == 2 and second["Fallbacks"] == 0 and "HoldSeconds" not in second
+    dims = sent[0]["MetricData"][0]["Dimensions"]
+    assert dims == [{"Name": "Stack", "Value": "llm-hosting-staging"},
+                    {"Name": "Model", "Value": "m"}]

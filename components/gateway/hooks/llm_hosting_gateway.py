@@ -344,14 +344,19 @@ class CloudWatchPublisher:
     alarm can wake a model), from a daemon thread; failures are logged, never raised."""
 
     def __init__(self, metrics: Metrics, settings: Mapping[str, Any],
-                 circuit: Callable[[], Mapping[str, str]]) -> None:
+                 circuit: Callable[[], Mapping[str, str]], client: Any = None,
+                 start: bool = True) -> None:
         self.metrics, self.settings, self.circuit = metrics, settings, circuit
         self.sent: dict[str, collections.Counter[str]] = collections.defaultdict(
             collections.Counter)
-        import boto3  # in the image; imported here so tests without CloudWatch never need it
+        if client is None:
+            import boto3  # in the image; imported here so a gateway without CloudWatch skips it
 
-        self.client = boto3.client("cloudwatch", region_name=settings["region"])
-        threading.Thread(target=self._run, name="llm-gateway-cloudwatch", daemon=True).start()
+            client = boto3.client("cloudwatch", region_name=settings["region"])
+        self.client = client
+        if start:
+            threading.Thread(target=self._run, name="llm-gateway-cloudwatch",
+                             daemon=True).start()
 
     def _delta(self, name: str, counter: collections.Counter[str], model: str) -> float:
         value = counter[model] - self.sent[name][model]
@@ -385,15 +390,18 @@ class CloudWatchPublisher:
                         "Value": 1.0 if state == "open" else 0.0})
         return out
 
+    def publish(self) -> None:
+        data = self.datums()
+        for i in range(0, len(data), 1000):  # PutMetricData takes 1000 datums a call
+            self.client.put_metric_data(Namespace=self.settings["namespace"],
+                                        MetricData=data[i:i + 1000])
+
     def _run(self) -> None:
         interval = float(self.settings.get("interval_seconds", 10))
         while True:
             time.sleep(interval)
             try:
-                data = self.datums()
-                for i in range(0, len(data), 1000):  # PutMetricData takes 1000 datums a call
-                    self.client.put_metric_data(Namespace=self.settings["namespace"],
-                                                MetricData=data[i:i + 1000])
+                self.publish()
             except Exception:  # metrics must never take the gateway down
                 log.exception("llm-hosting gateway: CloudWatch publish failed")
 
