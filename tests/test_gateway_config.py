@@ -371,7 +371,7 @@ def test_start_command_writes_the_files_the_proxy_loads(plan, tmp_path):
     writer = script.split('"')[1].replace(fargate.CONFIG_DIR, str(tmp_path / "cfg"))
     subprocess.run([sys.executable, "-c", writer], env=env, check=True)
     assert {p.name: p.read_text() for p in (tmp_path / "cfg").iterdir()} == files
-    assert script.endswith("exec docker/prod_entrypoint.sh --config "
+    assert script.endswith("exec /app/docker/prod_entrypoint.sh --config "
                            f"{fargate.CONFIG_DIR}/config.yaml --host 0.0.0.0 --port 4000")
 
 
@@ -382,13 +382,15 @@ def test_container_definition_is_a_valid_register_task_definition_request():
         master_key_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:k",
         parameter_arns=["arn:aws:ssm:us-east-1:123456789012:parameter/p/0"],
         bundle_hash="0" * 64, environment={"LLM_HOSTING_API_BASE_A": "http://alb/a/v1"},
-        task=gw.FARGATE_TASK)
+        task=gw.FARGATE_TASK, user=(LITELLM.uid, LITELLM.gid))
     params = {"family": "gateway", "networkMode": "awsvpc", "requiresCompatibilities":
               ["FARGATE"], "cpu": "1024", "memory": "2048", "containerDefinitions": definitions,
-              "runtimePlatform": {"cpuArchitecture": "ARM64",
+              "runtimePlatform": {"cpuArchitecture": gw.FARGATE_TASK.architecture,
                                   "operatingSystemFamily": "LINUX"}}
     assert request_problems("ecs", "RegisterTaskDefinition", params) == []
     (container,) = definitions
+    assert container["user"] == "65534:65534"  # the image's nobody, never root
+    assert container["linuxParameters"]["capabilities"] == {"drop": ["ALL"]}
     env = {e["name"] for e in container["environment"]}
     assert gw.MASTER_KEY_ENV not in env  # only as a Secrets Manager reference
     assert {s["name"] for s in container["secrets"]} == {
@@ -435,7 +437,8 @@ def test_eks_manifests_validate_against_the_cluster_version(plan):
                geks.deployment(plan, image=LITELLM.image, entrypoint=LITELLM.entrypoint,
                                region="us-east-1", node_selector={"llm-hosting/node-role":
                                                                   "system"},
-                               files=files, key_secret_arn="arn:aws:secretsmanager:x"),
+                               files=files, key_secret_arn="arn:aws:secretsmanager:x",
+                               user=(LITELLM.uid, LITELLM.gid)),
                geks.service(), geks.pod_disruption_budget(plan),
                geks.horizontal_pod_autoscaler(plan), geks.ingress(plan, "10.30.0.0/16")]
     for obj in objects:
@@ -447,7 +450,7 @@ def test_eks_manifests_validate_against_the_cluster_version(plan):
 def test_eks_deployment_rolls_on_config_change_and_drains_holds(plan):
     files = gw.bundle(gw.render(litellm_for(plan)))
     kwargs = {"image": LITELLM.image, "entrypoint": LITELLM.entrypoint, "region": "us-east-1",
-              "node_selector": {}, "key_secret_arn": "arn"}
+              "node_selector": {}, "key_secret_arn": "arn", "user": (LITELLM.uid, LITELLM.gid)}
     one = geks.deployment(plan, files=files, **kwargs)
     other = geks.deployment(plan, files={**files, "config.yaml": "changed"}, **kwargs)
     def sha(d):
@@ -456,6 +459,9 @@ def test_eks_deployment_rolls_on_config_change_and_drains_holds(plan):
     assert "replicas" not in one["spec"]  # the HPA owns it
     pod = one["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] >= plan.idle_timeout_seconds
+    ctx = pod["containers"][0]["securityContext"]
+    assert (ctx["runAsNonRoot"], ctx["runAsUser"], ctx["allowPrivilegeEscalation"]) == (
+        True, 65534, False)
     assert geks.ingress(plan, "10.0.0.0/16")["metadata"]["annotations"][
         "alb.ingress.kubernetes.io/load-balancer-attributes"].startswith(
         f"idle_timeout.timeout_seconds={plan.idle_timeout_seconds},")
@@ -640,3 +646,14 @@ def test_cloudwatch_publish_is_a_valid_put_metric_data_request_with_deltas():
     dims = sent[0]["MetricData"][0]["Dimensions"]
     assert dims == [{"Name": "Stack", "Value": "llm-hosting-staging"},
                     {"Name": "Model", "Value": "m"}]
+
+
+def test_gateway_pods_are_the_peer_model_network_policies_admit():
+    """Model namespaces admit the gateway by its namespace and pod label
+    (components/eks/hardening.py); the gateway package must keep both."""
+    from components.eks.hardening import GATEWAY_NAMESPACE, GATEWAY_POD_LABELS
+
+    assert geks.NAMESPACE == GATEWAY_NAMESPACE
+    assert GATEWAY_POD_LABELS.items() <= geks.labels().items()
+    assert geks.namespace()["metadata"]["labels"][
+        "pod-security.kubernetes.io/enforce"] == "restricted"

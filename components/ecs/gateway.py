@@ -86,7 +86,7 @@ def ecs_gateway(name: str, config: StackConfig, naming: Naming, network: Network
         region=config.region, account=account, partition=partition,
         vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr,
         subnet_ids=network.private_subnet_ids, logs_kms_key_arn=network.logs_kms_key_arn,
-        image=LITELLM.image, entrypoint=LITELLM.entrypoint,
+        image=LITELLM.image, entrypoint=LITELLM.entrypoint, user=(LITELLM.uid, LITELLM.gid),
         bedrock_resources=pulumi.Output.all(account, partition).apply(
             lambda ap: [arn for t in plan.bedrock_targets
                         for arn in gw.bedrock_resource_arns(t, config.region, ap[1], ap[0])]),

@@ -49,7 +49,8 @@ def eks_gateway(name: str, config: StackConfig, naming: Naming, *,
         tags=naming.tags(component="gateway"), opts=opts, depends_on=depends_on)
     gateway = gateway_eks.EksGateway(name, gateway_eks.EksGatewayArgs(
         plan=plan, config_yaml=config_yaml, region=config.region, image=LITELLM.image,
-        entrypoint=LITELLM.entrypoint, node_selector=node_selector,
+        entrypoint=LITELLM.entrypoint, user=(LITELLM.uid, LITELLM.gid),
+        node_selector=node_selector,
         key_secret_arn=secret.arn, ingress=config.eks.ingress == "internal-alb",
         vpc_cidr=vpc_cidr, depends_on=[association, *depends_on]), opts)
     return gateway, secret

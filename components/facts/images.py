@@ -267,6 +267,9 @@ class GatewayImage:
     """The `litellm` PyPI version inside; requirements-dev.txt pins the same for the tests."""
     entrypoint: tuple[str, ...]
     workdir: str
+    uid: int
+    """The image's own non-root user (`USER nobody`): run as it, never as root."""
+    gid: int
     source: str
     checked: str
 
@@ -275,17 +278,23 @@ class GatewayImage:
         return f"{self.repository}:{self.tag}"
 
 
-# LiteLLM 1.108.7 (LTS line): image tags are the release version with a `v` (`v1.108.7`), signed
-# with cosign; ENTRYPOINT `docker/prod_entrypoint.sh` (runs `litellm "$@"`), WORKDIR /app, CMD
-# `--port 4000`. Multi-arch (linux/amd64, linux/arm64), so Fargate runs it on Graviton.
-# https://github.com/BerriAI/litellm/releases/tag/v1.108.7,
-# https://github.com/berriai/litellm/pkgs/container/litellm, Dockerfile at the release tag.
+# LiteLLM 1.108.7 (LTS line), the `litellm-non_root` build of the release: image tags are the
+# release version with a `v` (`v1.108.7`), signed with cosign, published beside `litellm` for
+# every release. docker/Dockerfile.non_root: Wolfi base, `USER nobody` (UID/GID 65534 in Wolfi's
+# /etc/passwd), HOME and WORKDIR /app (owned by nobody), ENTRYPOINT
+# `/app/docker/prod_entrypoint.sh` (runs `litellm "$@"`), CMD `--port 4000`; python3 and the
+# package (boto3, PyYAML included) system-wide. Run on x86_64: the release notes and package
+# page list arm64 for the main `litellm` image; for this build we have not seen it stated.
+# https://newreleases.io/project/github/BerriAI/litellm/release/v1.108.7,
+# https://github.com/BerriAI/litellm/blob/v1.108.7/docker/Dockerfile.non_root
 LITELLM = GatewayImage(
-    repository="ghcr.io/berriai/litellm",
+    repository="ghcr.io/berriai/litellm-non_root",
     tag="v1.108.7",
     package_version="1.108.7",
-    entrypoint=("docker/prod_entrypoint.sh",),
+    entrypoint=("/app/docker/prod_entrypoint.sh",),
     workdir="/app",
+    uid=65534,
+    gid=65534,
     source="https://newreleases.io/project/github/BerriAI/litellm/release/v1.108.7",
     checked="2026-11-30",
 )

@@ -342,9 +342,11 @@ class TaskSize:
         return self.cpu_units / 1024
 
 
-FARGATE_TASK = TaskSize(cpu_units=1024, memory_mib=2048, architecture="ARM64")
-"""A valid Fargate size (1 vCPU: 2-8 GiB); Graviton, since the image is multi-arch and ARM64
-Fargate costs ~20% less. https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html"""
+FARGATE_TASK = TaskSize(cpu_units=1024, memory_mib=2048, architecture="X86_64")
+"""A valid Fargate size (1 vCPU: 2-8 GiB). x86_64, the architecture the pinned non-root image is
+known to be built for (components/facts/images.py); ARM64 Fargate would cost ~20% less once
+that build is confirmed multi-arch.
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html"""
 POD_CPU_REQUEST = "500m"
 POD_MEMORY = "1Gi"
 POD_MEMORY_LIMIT = "2Gi"

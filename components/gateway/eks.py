@@ -61,7 +61,7 @@ def model_api_base(model: str, namespace: str, port: int) -> str:
 def namespace() -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {
         "name": NAMESPACE, "labels": {**labels(),
-                                      "pod-security.kubernetes.io/enforce": "baseline",
+                                      "pod-security.kubernetes.io/enforce": "restricted",
                                       "pod-security.kubernetes.io/audit": "restricted",
                                       "pod-security.kubernetes.io/warn": "restricted"}}}
 
@@ -105,7 +105,7 @@ def termination_grace_seconds(plan: gw.GatewayPlan) -> int:
 
 def deployment(plan: gw.GatewayPlan, *, image: str, entrypoint: Sequence[str], region: str,
                node_selector: Mapping[str, str], files: Mapping[str, str],
-               key_secret_arn: Any) -> dict[str, Any]:
+               key_secret_arn: Any, user: tuple[int, int]) -> dict[str, Any]:
     """The proxy on the system nodes, spread over zones and nodes. `spec.replicas` is unset: the
     HPA owns it (like the models' Deployments), so `pulumi up` never resets a scaled-out
     gateway."""
@@ -127,7 +127,9 @@ def deployment(plan: gw.GatewayPlan, *, image: str, entrypoint: Sequence[str], r
         "livenessProbe": _probe(gw.HEALTH_PATH, 20, 3),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
         "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
-        "securityContext": {"allowPrivilegeEscalation": False,
+        # The image's own user (nobody); PSS `restricted` holds (the namespace enforces it).
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
+                            "runAsUser": user[0], "runAsGroup": user[1],
                             "capabilities": {"drop": ["ALL"]},
                             "seccompProfile": {"type": "RuntimeDefault"}},
     }
@@ -228,6 +230,8 @@ class EksGatewayArgs:
     region: str
     image: str
     entrypoint: Sequence[str]
+    user: tuple[int, int]
+    """(UID, GID) of the image's non-root user."""
     node_selector: Mapping[str, str]
     key_secret_arn: pulumi.Input[str]
     ingress: bool
@@ -258,7 +262,7 @@ class EksGateway(pulumi.ComponentResource):
                                    data=cm_obj["data"], opts=in_ns)
         dep = deployment(plan, image=args.image, entrypoint=args.entrypoint, region=args.region,
                          node_selector=args.node_selector, files=files,
-                         key_secret_arn=args.key_secret_arn)
+                         key_secret_arn=args.key_secret_arn, user=args.user)
         k8s.apps.v1.Deployment(
             f"{name}-deployment", metadata=dep["metadata"], spec=dep["spec"],
             opts=pulumi.ResourceOptions(parent=self,

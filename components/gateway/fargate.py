@@ -85,7 +85,7 @@ def api_base_env(model: str) -> str:
 def container_definitions(
     *, image: str, entrypoint: Sequence[str], region: str, log_group: str,
     master_key_secret_arn: str, parameter_arns: Sequence[str], bundle_hash: str,
-    environment: Mapping[str, str], task: gw.TaskSize,
+    environment: Mapping[str, str], task: gw.TaskSize, user: tuple[int, int],
 ) -> list[dict[str, Any]]:
     """The one container, in RegisterTaskDefinition's shape (checked against botocore)."""
     env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no download of LiteLLM's price map
@@ -98,6 +98,7 @@ def container_definitions(
         "name": CONTAINER,
         "image": image,
         "essential": True,
+        "user": f"{user[0]}:{user[1]}",  # the image's own non-root user; /tmp is world-writable
         "entryPoint": ["/bin/sh", "-c"],
         "command": start_command(entrypoint),
         "portMappings": [{"containerPort": gw.PORT, "protocol": "tcp"}],
@@ -109,7 +110,8 @@ def container_definitions(
                         "retries": 3, "startPeriod": 60},
         "stopTimeout": STOP_TIMEOUT_SECONDS,
         "memoryReservation": task.memory_mib // 2,
-        "linuxParameters": {"initProcessEnabled": True},
+        "linuxParameters": {"initProcessEnabled": True,
+                            "capabilities": {"drop": ["ALL"]}},
         "logConfiguration": {"logDriver": "awslogs", "options": {
             "awslogs-group": log_group, "awslogs-region": region,
             "awslogs-stream-prefix": CONTAINER, "mode": "non-blocking",
@@ -161,6 +163,7 @@ class FargateGatewayArgs:
     logs_kms_key_arn: pulumi.Input[str]
     image: str
     entrypoint: Sequence[str]
+    user: tuple[int, int]
     sagemaker_resources: pulumi.Input[list[str]] | None = None
     bedrock_resources: pulumi.Input[list[str]] | None = None
     cluster_arn: pulumi.Input[str] | None = None
@@ -239,7 +242,7 @@ class FargateGateway(pulumi.ComponentResource):
             lambda v: json.dumps(container_definitions(
                 image=args.image, entrypoint=args.entrypoint, region=args.region,
                 log_group=v[0], master_key_secret_arn=v[1], parameter_arns=v[2],
-                bundle_hash=bundle_hash, environment=v[3], task=task)))
+                bundle_hash=bundle_hash, environment=v[3], task=task, user=args.user)))
         task_definition = aws.ecs.TaskDefinition(
             f"{name}-task", family=family, network_mode="awsvpc",
             requires_compatibilities=["FARGATE"], cpu=str(task.cpu_units),

@@ -34,7 +34,7 @@ def sagemaker_gateway(name: str, config: StackConfig, naming: Naming, network: N
         region=config.region, account=account, partition=partition,
         vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr,
         subnet_ids=network.private_subnet_ids, logs_kms_key_arn=network.logs_kms_key_arn,
-        image=LITELLM.image, entrypoint=LITELLM.entrypoint,
+        image=LITELLM.image, entrypoint=LITELLM.entrypoint, user=(LITELLM.uid, LITELLM.gid),
         sagemaker_resources=pulumi.Output.all(account, partition).apply(
             lambda ap: sagemaker_arns(partition=ap[1], region=config.region, account=ap[0],
                                       endpoint_name=endpoint_name,
