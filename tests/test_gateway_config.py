@@ -608,7 +608,7 @@ def test_a_model_without_fallback_and_an_open_circuit_fails_fast_with_retry_afte
     finally:
         loop.close()
     assert (err.value.retry_after, err.value.status_code, err.value.num_retries) == (20, 503, 0)
-    assert meta[hooks.UNAVAILABLE_TAG] == 20
+    assert meta[hooks.UNAVAILABLE_TAG] == {"m": 20}
 
 
 def test_cloudwatch_publish_is_a_valid_put_metric_data_request_with_deltas():

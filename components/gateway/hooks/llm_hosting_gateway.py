@@ -493,7 +493,8 @@ class GatewayHooks(_Base):  # type: ignore[misc,valid-type]
                                            traceback_str: str | None = None) -> Any:
         """A request the hold gave up on (or no target could take) leaves as 503 + Retry-After,
         even when the router re-raises an earlier target's error after a failed fallback."""
-        retry_after = _metadata(request_data).get(UNAVAILABLE_TAG)
+        given_up = _metadata(request_data).get(UNAVAILABLE_TAG) or {}
+        retry_after = min(given_up.values()) if given_up else None
         if retry_after is None and isinstance(original_exception, Unavailable):
             retry_after = original_exception.retry_after
         if retry_after is None:
@@ -526,11 +527,12 @@ class GatewayHooks(_Base):  # type: ignore[misc,valid-type]
             self.metrics.divert(model)  # served elsewhere now; counts as demand for the model
             return []  # the router fails over to the fallback list at once
         meta = _metadata(request_kwargs)
-        if UNAVAILABLE_TAG in meta:  # a retry after this request's hold gave up: answer now
-            raise Unavailable(model, int(meta[UNAVAILABLE_TAG]), "already held to its bound")
+        given_up = meta.setdefault(UNAVAILABLE_TAG, {})  # model -> Retry-After, this request
+        if model in given_up:  # a retry after this request's hold on the model gave up
+            raise Unavailable(model, int(given_up[model]), "already held to its bound")
         if not any(self.breaker.backends[n].waking for n in names):
             retry = min(self.breaker.retry_after(n) for n in names)
-            meta[UNAVAILABLE_TAG] = retry
+            given_up[model] = retry
             raise Unavailable(model, retry, "circuit open")
         deadline = float(meta.setdefault(ARRIVAL_TAG, now)) + policy.wait_bound_seconds
         return await self._hold(model, healthy_deployments, names, deadline, policy, meta)
@@ -557,7 +559,7 @@ class GatewayHooks(_Base):  # type: ignore[misc,valid-type]
                 remaining = deadline - self.clock()
                 if remaining <= 0:
                     timed_out = True
-                    meta[UNAVAILABLE_TAG] = policy.retry_after_seconds
+                    meta.setdefault(UNAVAILABLE_TAG, {})[model] = policy.retry_after_seconds
                     raise Unavailable(model, policy.retry_after_seconds,
                                       f"held {policy.wait_bound_seconds:g} s while it wakes")
                 for n in names:
