@@ -361,18 +361,19 @@ def test_bundle_splits_into_standard_parameters_and_round_trips(plan):
     assert files[f"{gw.HOOKS_MODULE}.py"] == gw.HOOKS_FILE.read_text()
 
 
-def test_start_command_writes_the_files_the_proxy_loads(plan, tmp_path):
-    """Run the container's own file-writing step with the environment ECS would give it."""
+def test_config_step_writes_the_files_the_proxy_loads(plan, tmp_path):
+    """Run the config step's own writer with the environment ECS would give it."""
     files = gw.bundle(gw.render(litellm_for(plan)))
     chunks = fargate.bundle_chunks(files)
     env = {**os.environ, fargate.BUNDLE_PARTS_ENV: str(len(chunks)),
            **{f"{fargate.BUNDLE_ENV}_{i}": c for i, c in enumerate(chunks)}}
-    script = fargate.start_command(LITELLM.entrypoint)[0]
-    writer = script.split('"')[1].replace(fargate.CONFIG_DIR, str(tmp_path / "cfg"))
-    subprocess.run([sys.executable, "-c", writer], env=env, check=True)
+    (tmp_path / "cfg").mkdir()
+    subprocess.run([sys.executable, "-c", fargate.writer_script(str(tmp_path / "cfg"))],
+                   env=env, check=True)
     assert {p.name: p.read_text() for p in (tmp_path / "cfg").iterdir()} == files
-    assert script.endswith("exec /app/docker/prod_entrypoint.sh --config "
-                           f"{fargate.CONFIG_DIR}/config.yaml --host 0.0.0.0 --port 4000")
+    step = fargate.config_step_command()[0]
+    assert step.startswith(f'python3 -c "{fargate.writer_script()}" && ')
+    assert step.endswith(f"chmod 1777 {fargate.SCRATCH_DIR}")
 
 
 def test_container_definition_is_a_valid_register_task_definition_request():
@@ -385,16 +386,22 @@ def test_container_definition_is_a_valid_register_task_definition_request():
         task=gw.FARGATE_TASK, user=(LITELLM.uid, LITELLM.gid))
     params = {"family": "gateway", "networkMode": "awsvpc", "requiresCompatibilities":
               ["FARGATE"], "cpu": "1024", "memory": "2048", "containerDefinitions": definitions,
+              "volumes": [{"name": fargate.CONFIG_VOLUME}, {"name": fargate.SCRATCH_VOLUME}],
               "runtimePlatform": {"cpuArchitecture": gw.FARGATE_TASK.architecture,
                                   "operatingSystemFamily": "LINUX"}}
     assert request_problems("ecs", "RegisterTaskDefinition", params) == []
-    (container,) = definitions
-    assert container["user"] == "65534:65534"  # the image's nobody, never root
-    assert container["linuxParameters"]["capabilities"] == {"drop": ["ALL"]}
+    step, container = definitions
+    assert (step["user"], container["user"]) == ("0", "65534:65534")  # the proxy never as root
+    for c in definitions:
+        assert c["readonlyRootFilesystem"] is True and c["privileged"] is False
+        assert c["linuxParameters"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["dependsOn"] == [{"containerName": "config", "condition": "SUCCESS"}]
+    assert container["entryPoint"] == list(LITELLM.entrypoint)
+    assert container["command"] == gw.proxy_args(fargate.CONFIG_DIR)
     env = {e["name"] for e in container["environment"]}
     assert gw.MASTER_KEY_ENV not in env  # only as a Secrets Manager reference
-    assert {s["name"] for s in container["secrets"]} == {
-        gw.MASTER_KEY_ENV, f"{fargate.BUNDLE_ENV}_0"}
+    assert {s["name"] for s in container["secrets"]} == {gw.MASTER_KEY_ENV}
+    assert {s["name"] for s in step["secrets"]} == {f"{fargate.BUNDLE_ENV}_0"}
 
 
 def test_alarm_specs_are_valid_put_metric_alarm_requests():
@@ -460,8 +467,9 @@ def test_eks_deployment_rolls_on_config_change_and_drains_holds(plan):
     pod = one["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] >= plan.idle_timeout_seconds
     ctx = pod["containers"][0]["securityContext"]
-    assert (ctx["runAsNonRoot"], ctx["runAsUser"], ctx["allowPrivilegeEscalation"]) == (
-        True, 65534, False)
+    assert (ctx["runAsNonRoot"], ctx["runAsUser"], ctx["allowPrivilegeEscalation"],
+            ctx["readOnlyRootFilesystem"]) == (True, 65534, False, True)
+    assert pod["securityContext"]["runAsNonRoot"] is True
     assert geks.ingress(plan, "10.0.0.0/16")["metadata"]["annotations"][
         "alb.ingress.kubernetes.io/load-balancer-attributes"].startswith(
         f"idle_timeout.timeout_seconds={plan.idle_timeout_seconds},")

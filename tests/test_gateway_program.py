@@ -74,9 +74,10 @@ def policy_of(graph: Graph, name: str) -> dict[str, Any]:
 
 
 def container_of(graph: Graph, name: str) -> dict[str, Any]:
-    (container,) = json.loads(graph.one("aws:ecs/taskDefinition:TaskDefinition", name)
-                              .inputs["containerDefinitions"])
-    return container
+    """The proxy's container (the other is the config step)."""
+    containers = json.loads(graph.one("aws:ecs/taskDefinition:TaskDefinition", name)
+                            .inputs["containerDefinitions"])
+    return next(c for c in containers if c["name"] == "gateway")
 
 
 @pytest.mark.parametrize("fixture", ["staging", "prod", "dev"])

@@ -348,6 +348,9 @@ known to be built for (components/facts/images.py); ARM64 Fargate would cost ~20
 that build is confirmed multi-arch.
 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html"""
 POD_CPU_REQUEST = "500m"
+POD_CPU_LIMIT = "1"
+"""A cap on the system nodes' shared CPUs: the HPA adds replicas at 60% of the request, long
+before a replica reaches it."""
 POD_MEMORY = "1Gi"
 POD_MEMORY_LIMIT = "2Gi"
 MAX_REPLICAS_FACTOR = 3

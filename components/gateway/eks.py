@@ -112,24 +112,31 @@ def deployment(plan: gw.GatewayPlan, *, image: str, entrypoint: Sequence[str], r
     container = {
         "name": "gateway",
         "image": image,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": "Always",  # a small image; the tag is pinned, the registry decides
         "command": start_command(entrypoint),
         "ports": [{"name": HTTP, "containerPort": gw.PORT, "protocol": "TCP"},
                   {"name": METRICS, "containerPort": gw.METRICS_PORT, "protocol": "TCP"}],
         "env": [{"name": "LITELLM_LOCAL_MODEL_COST_MAP", "value": "True"},
+                # No database: no admin UI; LiteLLM's UI/asset copies go to the /tmp volume.
+                {"name": "DISABLE_ADMIN_UI", "value": "True"},
+                {"name": "LITELLM_UI_PATH", "value": "/tmp/litellm/ui"},
+                {"name": "LITELLM_ASSETS_PATH", "value": "/tmp/litellm/assets"},
                 {"name": "AWS_REGION", "value": region},
                 {"name": "AWS_DEFAULT_REGION", "value": region},
                 {"name": KEY_ARN_ENV, "value": key_secret_arn}],
         "resources": {"requests": {"cpu": gw.POD_CPU_REQUEST, "memory": gw.POD_MEMORY},
-                      "limits": {"memory": gw.POD_MEMORY_LIMIT}},
+                      "limits": {"cpu": gw.POD_CPU_LIMIT, "memory": gw.POD_MEMORY_LIMIT}},
         "startupProbe": _probe(gw.HEALTH_PATH, 5, 36),  # up to 3 minutes to load
         "readinessProbe": _probe(gw.HEALTH_PATH, 10, 3),
         "livenessProbe": _probe(gw.HEALTH_PATH, 20, 3),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
-        "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
-        # The image's own user (nobody); PSS `restricted` holds (the namespace enforces it).
+        "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+                         {"name": "tmp", "mountPath": "/tmp"}],
+        # The image's own user (nobody), read-only root; PSS `restricted` (the namespace
+        # enforces it).
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True,
                             "runAsUser": user[0], "runAsGroup": user[1],
+                            "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]},
                             "seccompProfile": {"type": "RuntimeDefault"}},
     }
@@ -147,6 +154,9 @@ def deployment(plan: gw.GatewayPlan, *, image: str, entrypoint: Sequence[str], r
                 "spec": {
                     "serviceAccountName": NAME,
                     "automountServiceAccountToken": False,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": user[0],
+                                        "runAsGroup": user[1], "fsGroup": user[1],
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
                     "terminationGracePeriodSeconds": termination_grace_seconds(plan),
                     "nodeSelector": dict(node_selector),
                     "topologySpreadConstraints": [
@@ -154,7 +164,8 @@ def deployment(plan: gw.GatewayPlan, *, image: str, entrypoint: Sequence[str], r
                          "labelSelector": {"matchLabels": sel}}
                         for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")],
                     "containers": [container],
-                    "volumes": [{"name": "config", "configMap": {"name": f"{NAME}-config"}}],
+                    "volumes": [{"name": "config", "configMap": {"name": f"{NAME}-config"}},
+                                {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
                 },
             },
         },

@@ -3,10 +3,11 @@
 Inside the VPC: tasks in the private subnets, reached through an internal ALB (the ECS
 platform's own, on `/v1/*`; on SageMaker a dedicated one). The pinned LiteLLM image runs
 unchanged: the generated config and the hooks file are stored gzip+base64 in SSM parameters
-(standard tier, 4 KB each), handed to the container by ECS as environment variables
-(`secrets` with SSM `valueFrom`), and written next to each other by the start command before it
-execs the image's entrypoint. The master key comes from Secrets Manager the same way. A hash
-of the bundle in the task definition makes a config change roll the service.
+(standard tier, 4 KB each), handed by ECS as environment variables (`secrets` with SSM
+`valueFrom`) to a config step that writes them into a task volume before the proxy starts
+(every container read-only, unprivileged, capabilities dropped; the proxy as the image's
+non-root user). The master key comes from Secrets Manager the same way. A hash of the bundle in
+the task definition makes a config change roll the service.
 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-ssm-paramstore.html
 
 Values only known at deploy time (the ECS ALB's DNS name in model URLs) stay out of the bundle:
@@ -33,7 +34,11 @@ from components.gateway.master_key import master_key_secret
 from components.tags import Naming
 
 CONTAINER = "gateway"
-CONFIG_DIR = "/tmp/llm-gateway"  # the image's writable scratch space
+CONFIG_STEP = "config"
+CONFIG_DIR = "/etc/llm-gateway"
+"""Where the proxy reads its config and our hooks: a task volume, read-only in the proxy."""
+SCRATCH_DIR = "/tmp"
+CONFIG_VOLUME, SCRATCH_VOLUME = "gateway-config", "gateway-tmp"
 BUNDLE_ENV = "LLM_HOSTING_GATEWAY_BUNDLE"
 BUNDLE_PARTS_ENV = f"{BUNDLE_ENV}_PARTS"
 BUNDLE_HASH_ENV = f"{BUNDLE_ENV}_SHA256"
@@ -44,6 +49,7 @@ STOP_TIMEOUT_SECONDS = 120
 """Fargate's maximum: on a rollout a task finishes in-flight streams this long after SIGTERM."""
 DEREGISTRATION_DELAY_SECONDS = 120
 CPU_TARGET_PERCENT = 60
+CONFIG_STEP_MEMORY_MIB = 64
 
 
 def encode_bundle(files: Mapping[str, str]) -> str:
@@ -60,21 +66,22 @@ def bundle_chunks(files: Mapping[str, str]) -> list[str]:
     return [encoded[i:i + PARAMETER_CHUNK] for i in range(0, len(encoded), PARAMETER_CHUNK)]
 
 
-# The start command: join the parts, write the files, exec the image's own entrypoint. python3
-# is the image's interpreter (LiteLLM is a Python package); no shell tool beyond `sh` is assumed.
-_WRITE_FILES = (
-    "import base64,gzip,json,os,pathlib;"
-    f"d=pathlib.Path('{CONFIG_DIR}');d.mkdir(parents=True,exist_ok=True);"
-    f"n=int(os.environ['{BUNDLE_PARTS_ENV}']);"
-    f"b=''.join(os.environ['{BUNDLE_ENV}_%d'%i] for i in range(n));"
-    "[(d/k).write_text(v) for k,v in json.loads(gzip.decompress(base64.b64decode(b))).items()]"
-)
+def writer_script(config_dir: str = CONFIG_DIR) -> str:
+    """Python (the image's interpreter) that joins the parts and writes the files."""
+    return ("import base64,gzip,json,os,pathlib;"
+            f"d=pathlib.Path('{config_dir}');"
+            f"n=int(os.environ['{BUNDLE_PARTS_ENV}']);"
+            f"b=''.join(os.environ['{BUNDLE_ENV}_%d'%i] for i in range(n));"
+            "[(d/k).write_text(v) for k,v in "
+            "json.loads(gzip.decompress(base64.b64decode(b))).items()]")
 
 
-def start_command(image_entrypoint: Sequence[str]) -> list[str]:
-    """`sh -c` script: write the bundle, then exec the entrypoint with the proxy's arguments."""
-    args = " ".join([*image_entrypoint, *gw.proxy_args(CONFIG_DIR)])
-    return [f'python3 -c "{_WRITE_FILES}" && exec {args}']
+def config_step_command() -> list[str]:
+    """The config step's `sh -c` script: write the bundle into the config volume, then open the
+    volumes to the proxy's user (Fargate creates bind-mount volumes root-owned 0755; an owner
+    may chmod its own files without any capability)."""
+    return [f'python3 -c "{writer_script()}" && chmod 0755 {CONFIG_DIR} && '
+            f"chmod 0644 {CONFIG_DIR}/* && chmod 1777 {SCRATCH_DIR}"]
 
 
 def api_base_env(model: str) -> str:
@@ -82,41 +89,74 @@ def api_base_env(model: str) -> str:
     return "LLM_HOSTING_API_BASE_" + model.upper().replace("-", "_")
 
 
+def _logs(log_group: str, region: str, prefix: str) -> dict[str, Any]:
+    return {"logDriver": "awslogs", "options": {
+        "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": prefix,
+        "mode": "non-blocking", "max-buffer-size": "25m"}}
+
+
 def container_definitions(
     *, image: str, entrypoint: Sequence[str], region: str, log_group: str,
     master_key_secret_arn: str, parameter_arns: Sequence[str], bundle_hash: str,
     environment: Mapping[str, str], task: gw.TaskSize, user: tuple[int, int],
 ) -> list[dict[str, Any]]:
-    """The one container, in RegisterTaskDefinition's shape (checked against botocore)."""
+    """Two containers, in RegisterTaskDefinition's shape (checked against botocore), both with a
+    read-only root filesystem, unprivileged, every capability dropped:
+
+    * `config` (runs first, exits): as root, writes the bundle into the config volume and opens
+      the scratch volume; it alone receives the bundle parameters;
+    * `gateway`: the proxy as the image's non-root user, config volume read-only, scratch at
+      /tmp (LiteLLM's UI and asset copies go there; the admin UI is off: no database).
+    """
+    hardened = {"readonlyRootFilesystem": True, "privileged": False}
+    step_env = {BUNDLE_PARTS_ENV: str(len(parameter_arns)), BUNDLE_HASH_ENV: bundle_hash}
     env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no download of LiteLLM's price map
-           "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
-           BUNDLE_PARTS_ENV: str(len(parameter_arns)), BUNDLE_HASH_ENV: bundle_hash,
-           **environment}
+           "DISABLE_ADMIN_UI": "True",
+           "LITELLM_UI_PATH": f"{SCRATCH_DIR}/litellm/ui",
+           "LITELLM_ASSETS_PATH": f"{SCRATCH_DIR}/litellm/assets",
+           "AWS_REGION": region, "AWS_DEFAULT_REGION": region, **environment}
     health = (f"python3 -c \"import urllib.request; urllib.request.urlopen("
               f"'http://127.0.0.1:{gw.PORT}{gw.HEALTH_PATH}', timeout=5)\" || exit 1")
-    return [{
+    config_step = {
+        "name": CONFIG_STEP,
+        "image": image,
+        "essential": False,
+        "user": "0",
+        "entryPoint": ["/bin/sh", "-c"],
+        "command": config_step_command(),
+        "environment": [{"name": k, "value": v} for k, v in sorted(step_env.items())],
+        "secrets": [{"name": f"{BUNDLE_ENV}_{i}", "valueFrom": arn}
+                    for i, arn in enumerate(parameter_arns)],
+        "mountPoints": [{"sourceVolume": CONFIG_VOLUME, "containerPath": CONFIG_DIR},
+                        {"sourceVolume": SCRATCH_VOLUME, "containerPath": SCRATCH_DIR}],
+        "memoryReservation": CONFIG_STEP_MEMORY_MIB,
+        "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
+        **hardened,
+        "logConfiguration": _logs(log_group, region, CONFIG_STEP),
+    }
+    gateway = {
         "name": CONTAINER,
         "image": image,
         "essential": True,
-        "user": f"{user[0]}:{user[1]}",  # the image's own non-root user; /tmp is world-writable
-        "entryPoint": ["/bin/sh", "-c"],
-        "command": start_command(entrypoint),
+        "user": f"{user[0]}:{user[1]}",  # the image's own non-root user
+        "entryPoint": list(entrypoint),
+        "command": gw.proxy_args(CONFIG_DIR),
+        "dependsOn": [{"containerName": CONFIG_STEP, "condition": "SUCCESS"}],
         "portMappings": [{"containerPort": gw.PORT, "protocol": "tcp"}],
         "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
-        "secrets": [{"name": gw.MASTER_KEY_ENV, "valueFrom": master_key_secret_arn}]
-        + [{"name": f"{BUNDLE_ENV}_{i}", "valueFrom": arn}
-           for i, arn in enumerate(parameter_arns)],
+        "secrets": [{"name": gw.MASTER_KEY_ENV, "valueFrom": master_key_secret_arn}],
+        "mountPoints": [{"sourceVolume": CONFIG_VOLUME, "containerPath": CONFIG_DIR,
+                         "readOnly": True},
+                        {"sourceVolume": SCRATCH_VOLUME, "containerPath": SCRATCH_DIR}],
         "healthCheck": {"command": ["CMD-SHELL", health], "interval": 15, "timeout": 5,
                         "retries": 3, "startPeriod": 60},
         "stopTimeout": STOP_TIMEOUT_SECONDS,
         "memoryReservation": task.memory_mib // 2,
-        "linuxParameters": {"initProcessEnabled": True,
-                            "capabilities": {"drop": ["ALL"]}},
-        "logConfiguration": {"logDriver": "awslogs", "options": {
-            "awslogs-group": log_group, "awslogs-region": region,
-            "awslogs-stream-prefix": CONTAINER, "mode": "non-blocking",
-            "max-buffer-size": "25m"}},
-    }]
+        "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
+        **hardened,
+        "logConfiguration": _logs(log_group, region, CONTAINER),
+    }
+    return [config_step, gateway]
 
 
 # --------------------------------------------------------------------------------- component
@@ -250,7 +290,10 @@ class FargateGateway(pulumi.ComponentResource):
             runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
                 cpu_architecture=task.architecture, operating_system_family="LINUX"),
             execution_role_arn=execution.arn, task_role_arn=role.arn,
-            container_definitions=definitions, tags=tags, opts=child)
+            container_definitions=definitions,
+            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=CONFIG_VOLUME),
+                     aws.ecs.TaskDefinitionVolumeArgs(name=SCRATCH_VOLUME)],
+            tags=tags, opts=child)
 
         cluster_arn, self.cluster_name = self._cluster(name, args, tags, child)
         entry = self._load_balancer(name, args, tags, child)
