@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 from components.facts.fixed_costs import (
     APPLICATION_LOAD_BALANCER,
     EKS_CLUSTER,
+    FARGATE_SOURCE,
+    FARGATE_VCPU,
     GENERAL_PURPOSE_USD_PER_HOUR,
     INTERFACE_ENDPOINT,
     KMS_KEY,
     NAT_GATEWAY,
     PUBLIC_IPV4,
     FixedPrice,
+    fargate_task_usd_per_hour,
 )
 from components.facts.gpus import get_gpu_instance
 
@@ -95,4 +98,25 @@ def fixed_costs(graph: Graph) -> list[FixedCost]:
     keys = graph.of_type("aws:kms/key:Key")
     if keys:
         lines.append(_line("KMS keys", len(keys), KMS_KEY))
+    lines += _fargate(graph)
+    return lines
+
+
+def _fargate(graph: Graph) -> list[FixedCost]:
+    """Fargate services (the gateway's) at their desired count, priced from their task size."""
+    tasks = {t.outputs.get("arn"): t
+             for t in graph.of_type("aws:ecs/taskDefinition:TaskDefinition")}
+    lines = []
+    for service in graph.of_type("aws:ecs/service:Service"):
+        task = tasks.get(service.inputs.get("taskDefinition"))
+        if service.inputs.get("launchType") != "FARGATE" or task is None:
+            continue
+        arch = (task.inputs.get("runtimePlatform") or {}).get("cpuArchitecture", "X86_64")
+        vcpu = _number(float(task.inputs.get("cpu", 0))) / 1024
+        gib = _number(float(task.inputs.get("memory", 0))) / 1024
+        lines.append(FixedCost(
+            f"Fargate tasks ({task.inputs.get('family')}: {vcpu:g} vCPU / {gib:g} GiB {arch})",
+            _number(service.inputs.get("desiredCount")),
+            fargate_task_usd_per_hour(vcpu, gib, arch) if arch in FARGATE_VCPU else None,
+            "task-hour (vCPU-hours + GB-hours)", FARGATE_SOURCE))
     return lines

@@ -292,3 +292,15 @@ def test_ecs_gateway_rule_never_moves_a_model_rule():
     assert with_gateway == rules(off) == {
         "ecs-llama-8b-route": listener_priorities(["llama-8b"])["llama-8b"]}
     assert gateway == free_priority(ROUTE_NAME, with_gateway.values())
+
+
+def test_plan_counts_the_gateway_tasks_in_the_fixed_costs():
+    from components.facts.fixed_costs import fargate_task_usd_per_hour
+    from components.plan import build_plan
+
+    plan = build_plan("staging")
+    (line,) = [c for c in plan.doc["fixedCosts"] if c["item"].startswith("Fargate tasks")]
+    assert line["count"] == 2  # gateway.replicas, default
+    assert line["usdPerUnitHour"] == pytest.approx(fargate_task_usd_per_hour(1, 2, "X86_64"))
+    assert plan.doc["gateway"]["monthlyUsd"] == pytest.approx(
+        2 * fargate_task_usd_per_hour(1, 2, "X86_64") * 730, abs=0.01)

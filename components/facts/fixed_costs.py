@@ -44,6 +44,25 @@ KMS_KEY = FixedPrice(
     1.0 / HOURS_PER_MONTH, "customer managed key-month ($1), per hour",
     "https://aws.amazon.com/kms/pricing/")
 
+FARGATE_SOURCE = "https://aws.amazon.com/fargate/pricing/"
+FARGATE_VCPU: Mapping[str, FixedPrice] = MappingProxyType({
+    # Linux, per vCPU-hour (the gateway's tasks): unchanged since the 2019 price cut, as quoted
+    # in June 2026 summaries (https://www.factualminds.com/blog/amazon-fargate-ecs-task-pricing-2026/).
+    "X86_64": FixedPrice(0.04048, "Fargate vCPU-hour, Linux/x86", FARGATE_SOURCE),
+    "ARM64": FixedPrice(0.03238, "Fargate vCPU-hour, Linux/ARM", FARGATE_SOURCE),
+})
+FARGATE_GB: Mapping[str, FixedPrice] = MappingProxyType({
+    "X86_64": FixedPrice(0.004445, "Fargate GB-hour, Linux/x86", FARGATE_SOURCE),
+    "ARM64": FixedPrice(0.00356, "Fargate GB-hour, Linux/ARM", FARGATE_SOURCE),
+})
+
+
+def fargate_task_usd_per_hour(vcpu: float, memory_gib: float, architecture: str) -> float:
+    """One Fargate task's hour: its vCPUs and its GB of memory (20 GB of storage included)."""
+    return (vcpu * FARGATE_VCPU[architecture].usd_per_hour
+            + memory_gib * FARGATE_GB[architecture].usd_per_hour)
+
+
 GENERAL_PURPOSE_USD_PER_HOUR: Mapping[str, float] = MappingProxyType({
     # EC2 on-demand Linux, shared tenancy, us-east-1: https://aws.amazon.com/ec2/pricing/on-demand/
     "m5.large": 0.096, "m5.xlarge": 0.192, "m5.2xlarge": 0.384,

@@ -363,8 +363,9 @@ def max_replicas(replicas: int) -> int:
 
 
 def gateway_cost(config: StackConfig) -> dict[str, Any] | None:
-    """What the gateway adds to the bill at its replica floor (None when it is off)."""
-    from components.facts import prices
+    """The gateway's size and what its replica floor adds to the bill (None when it is off).
+    `plan`'s fixed costs count the same tasks (and any load balancer) from the graph."""
+    from components.facts import fixed_costs
 
     if not config.gateway_enabled:
         return None
@@ -372,18 +373,16 @@ def gateway_cost(config: StackConfig) -> dict[str, Any] | None:
     if config.platform == "eks":
         return {"runsOn": "eks system nodes", "replicas": replicas,
                 "podRequests": {"cpu": POD_CPU_REQUEST, "memory": POD_MEMORY},
-                "hourlyUsd": 0.0, "monthlyUsd": 0.0, "pricesAsOf": prices.PRICES_AS_OF,
+                "hourlyUsd": 0.0, "monthlyUsd": 0.0,
+                "pricesAsOf": fixed_costs.FIXED_PRICES_AS_OF,
                 "note": "pods share the system node group, which is billed already"}
     task = FARGATE_TASK
-    hourly = replicas * prices.fargate_hourly_usd(task.vcpu, task.memory_mib / 1024,
-                                                 task.architecture)
-    own_alb = config.platform == "sagemaker"
-    if own_alb:
-        hourly += prices.ALB_HOUR_USD
+    hourly = replicas * fixed_costs.fargate_task_usd_per_hour(
+        task.vcpu, task.memory_mib / 1024, task.architecture)
     return {"runsOn": f"fargate ({task.architecture})", "replicas": replicas,
             "task": {"vcpu": task.vcpu, "memoryMiB": task.memory_mib},
             "hourlyUsd": round(hourly, 4),
-            "monthlyUsd": round(hourly * prices.HOURS_PER_MONTH, 2),
-            "pricesAsOf": prices.PRICES_AS_OF,
-            "note": ("its own internal ALB included, LCUs extra" if own_alb
-                     else "behind the stack's ALB, LCUs extra")}
+            "monthlyUsd": round(hourly * fixed_costs.HOURS_PER_MONTH, 2),
+            "pricesAsOf": fixed_costs.FIXED_PRICES_AS_OF,
+            "note": ("its own internal ALB is in the fixed costs" if config.platform == "sagemaker"
+                     else "behind the stack's ALB")}

@@ -233,7 +233,7 @@ class FargateGateway(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         naming, plan = args.naming, args.plan
         tags = naming.tags(component="gateway")
-        prod = naming.environment == "prod"
+        prod = naming.protect  # prod, unless `protection: off` for a teardown
         task = gw.FARGATE_TASK
 
         secret = master_key_secret(f"{name}-master-key", naming, self)
@@ -253,7 +253,8 @@ class FargateGateway(pulumi.ComponentResource):
         logs = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/llm-hosting/{naming.stack}/gateway",
             retention_in_days=LOG_RETENTION_DAYS[naming.environment],
-            kms_key_id=args.logs_kms_key_arn, tags=tags, opts=child)
+            kms_key_id=args.logs_kms_key_arn, tags=tags,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=prod)))
         trust = pulumi.Output.all(args.account, args.partition).apply(
             lambda ap: iam.to_json(iam.ecs_tasks_trust(ap[0], ap[1])))
         execution = aws.iam.Role(
@@ -394,7 +395,7 @@ class FargateGateway(pulumi.ComponentResource):
             # A held request sends nothing until its model answers (docs/gateway.md).
             idle_timeout=args.plan.idle_timeout_seconds,
             drop_invalid_header_fields=True,
-            enable_deletion_protection=naming.environment == "prod", tags=tags, opts=opts)
+            enable_deletion_protection=naming.protect, tags=tags, opts=opts)
         return _Entry(sg.id, None, alb.arn, alb.dns_name, "http", alb.arn_suffix)
 
     def _route(self, name: str, args: FargateGatewayArgs, entry: _Entry,

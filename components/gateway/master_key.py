@@ -26,7 +26,9 @@ def master_key_secret(name: str, naming: Naming,
         description=f"{naming.prefix}: the gateway's master key (clients send it as Bearer "
                     "token)",
         recovery_window_in_days=RECOVERY_DAYS[naming.environment],
-        tags=naming.tags(component="gateway"), opts=opts)
+        tags=naming.tags(component="gateway"),
+        # Clients hold this key: deleting the secret would lock every one of them out.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=naming.protect)))
     random = aws.secretsmanager.get_random_password_output(
         password_length=KEY_LENGTH, exclude_punctuation=True,
         opts=pulumi.InvokeOutputOptions(parent=parent))
