@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # types only: this module must stay importable without a provider package
     import pulumi
@@ -43,6 +43,39 @@ ConfigCheck = Callable[["StackConfig"], list[str]]
 It runs inside config validation, before any resource registers."""
 
 
+Purchase = Literal["on-demand", "spot"]
+
+
+@dataclass(frozen=True)
+class InstanceDemand:
+    """Instances of one type that one part of a platform (a model, a shared host, the system
+    nodes) may run at once: what the account's quotas must admit before `pulumi up`.
+
+    `instance_type` is the name the platform's API takes (`g6e.xlarge` on EC2, `ml.g6e.xlarge`
+    on SageMaker). `steady` is the count at `maxReplicas` once things have settled; `peak` adds
+    what only runs for a while (rollouts that start new capacity before stopping old, warm-pool
+    instances initializing, Spot falling back to on-demand). Preflight blocks a deploy whose
+    quota is below `steady` and warns below `peak`; `why` says where the numbers come from.
+    """
+
+    owner: str
+    instance_type: str
+    purchase: Purchase
+    steady: int
+    peak: int
+    why: str
+
+
+CapacityDemand = Callable[["StackConfig"], tuple[InstanceDemand, ...]]
+"""A platform's answer to "how many instances of which type may you run" for a parsed config
+(read by `python -m components.preflight`; pure, no AWS calls)."""
+
+
+def no_capacity_demand(config: StackConfig) -> tuple[InstanceDemand, ...]:
+    """For a platform that launches no instances of its own."""
+    return ()
+
+
 @dataclass(frozen=True)
 class PlatformSpec:
     """One platform as the switch sees it."""
@@ -54,3 +87,5 @@ class PlatformSpec:
     load_balancer_subnets: bool = False
     """Whether its internal load balancers get dedicated subnets (`NetworkArgs`), so a
     NetworkPolicy can admit them by CIDR (EKS with `ip` targets; docs/hardening.md)."""
+    capacity_demand: CapacityDemand = no_capacity_demand
+    """The instances the platform may run, per type and purchase option (quota preflight)."""

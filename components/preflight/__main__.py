@@ -1,0 +1,5 @@
+import sys
+
+from components.preflight.runner import main
+
+sys.exit(main())
