@@ -13,7 +13,10 @@ issue's note.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -226,3 +229,56 @@ def seed_key(policy: dict[str, Any] | None = None) -> str:
     if policy is not None:
         args["Policy"] = json.dumps(policy)
     return str(kms.create_key(**args)["KeyMetadata"]["Arn"])
+
+
+# ---------------------------------------------------------------------- moto's server, on loopback
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def moto_server(quotas: Mapping[tuple[str, str], tuple[str, float]]) -> Iterator[str]:
+    """moto's server (`ThreadedMotoServer`, the app `moto_server` runs) on a free loopback port;
+    yields its URL for AWS_ENDPOINT_URL.
+
+    moto answers Service Quotas for `vpc` only; `quotas` maps (service code, quota code) to
+    (quota name, value) for GetServiceQuota, and the `sagemaker` entries also make up
+    ListAWSDefaultServiceQuotas. Everything else is moto's implementation."""
+    from moto.server import ThreadedMotoServer
+    from moto.servicequotas.models import ServiceQuotasBackend
+
+    get_original = ServiceQuotasBackend.get_service_quota
+    list_original = ServiceQuotasBackend.list_aws_default_service_quotas
+
+    def get_service_quota(self: Any, service_code: str, quota_code: str) -> dict[str, Any]:
+        if (service_code, quota_code) in quotas:
+            name, value = quotas[service_code, quota_code]
+            return quota(service_code, quota_code, name, value)
+        return get_original(self, service_code, quota_code)
+
+    def list_defaults(self: Any, service_code: str) -> list[dict[str, Any]]:
+        found = [quota(service, code, name, value)
+                 for (service, code), (name, value) in quotas.items() if service == service_code]
+        return found or list_original(self, service_code)
+
+    saved = (os.environ.get("MOTO_EC2_LOAD_DEFAULT_AMIS"),)
+    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"  # ~10,000 AMIs nobody reads
+    ServiceQuotasBackend.get_service_quota = get_service_quota  # type: ignore[method-assign]
+    ServiceQuotasBackend.list_aws_default_service_quotas = list_defaults  # type: ignore[method-assign]
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        ServiceQuotasBackend.get_service_quota = get_original  # type: ignore[method-assign]
+        ServiceQuotasBackend.list_aws_default_service_quotas = list_original  # type: ignore[method-assign]
+        if saved[0] is None:
+            os.environ.pop("MOTO_EC2_LOAD_DEFAULT_AMIS", None)
+        else:
+            os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = saved[0]

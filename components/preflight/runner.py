@@ -70,9 +70,11 @@ HEADER = ("check", "status", "detail", "how to fix")
 
 
 def render(rows: Sequence[Check], widths: Sequence[int] = WIDTHS) -> str:
-    """An aligned table; long cells wrap inside their column."""
+    """An aligned table; long cells wrap at spaces inside their column (never inside a word,
+    so a command or ARN stays copyable)."""
     def cells(values: Sequence[str]) -> list[str]:
-        wrapped = [textwrap.wrap(v, w) or [""] for v, w in zip(values, widths, strict=True)]
+        wrapped = [textwrap.wrap(v, w, break_on_hyphens=False) or [""]
+                   for v, w in zip(values, widths, strict=True)]
         height = max(len(c) for c in wrapped)
         return ["  ".join(f"{(c[i] if i < len(c) else ''):<{w}}"
                           for c, w in zip(wrapped, widths, strict=True)).rstrip()
