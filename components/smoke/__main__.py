@@ -1,0 +1,5 @@
+import sys
+
+from components.smoke.runner import main
+
+sys.exit(main())
