@@ -518,3 +518,80 @@ def test_a_refused_call_is_an_error_row_that_blocks(aws, tmp_path):
                      "All G and VT Spot Instance Requests (L-3819A6DF)")]
     assert [r.status for r in rows if r not in errors] == ["pass"] * 7
     assert exit_code(rows) == 1
+
+
+# ------------------------------------------------------------------------------------- Bedrock
+# The gateway's `models[].fallbacks` (issue 15) is not in this branch's config model yet: these
+# tests give the parsed model spec the field the way the gateway will, and `bedrock_fallbacks`
+# reads it when present.
+
+
+def with_fallbacks(config: Any, targets: list[str]) -> Any:
+    import dataclasses
+
+    model = config.models[0]
+    spec = model.spec.model_copy(update={"fallbacks": targets})
+    return dataclasses.replace(config, models=(dataclasses.replace(model, spec=spec),))
+
+
+def bedrock_world(tmp_path: Path, targets: list[str]) -> tuple[Any, World]:
+    config, world = sagemaker_world(tmp_path, 4)
+    return with_fallbacks(config, targets), world
+
+
+HAIKU = "anthropic.claude-3-5-haiku-20241022-v1:0"
+
+
+def test_bedrock_fallbacks_enabled_in_the_region_pass(aws, tmp_path):
+    config, world = bedrock_world(tmp_path, ["qwen-7b-spare", f"bedrock:{HAIKU}"])
+    world.foundation_model(HAIKU)
+    rows = run(config, world)
+    world.done()
+    assert rows[-1] == Check(f"bedrock qwen-7b -> {HAIKU}", "pass", f"{HAIKU} is enabled in "
+                             "us-east-1")
+    assert exit_code(rows) == 0
+
+
+def test_bedrock_model_without_access_fails(aws, tmp_path):
+    config, world = bedrock_world(tmp_path, [f"bedrock:{HAIKU}"])
+    world.foundation_model(HAIKU, access="NOT_AVAILABLE")
+    assert not_passing(run(config, world)) == [Check(
+        f"bedrock qwen-7b -> {HAIKU}", "fail", f"{HAIKU}: model access not granted",
+        "grant model access in the Bedrock console (us-east-1, Model access) and accept the "
+        "provider's terms")]
+
+
+def test_bedrock_model_only_through_a_profile_fails(aws, tmp_path):
+    config, world = bedrock_world(tmp_path, [f"bedrock:arn:aws:bedrock:us-east-1::"
+                                             f"foundation-model/{HAIKU}"])
+    world.foundation_model(HAIKU, on_demand=False)
+    (row,) = not_passing(run(config, world))
+    assert (row.status, row.detail, row.fix) == (
+        "fail", f"{HAIKU} takes no on-demand calls in us-east-1 (only INFERENCE_PROFILE)",
+        f"use its inference profile (e.g. bedrock:us.{HAIKU}) instead")
+
+
+def test_unknown_bedrock_model_fails(aws, tmp_path):
+    config, world = bedrock_world(tmp_path, ["bedrock:anthropic.claude-9"])
+    world.stubbers["bedrock"].add_client_error(
+        "get_foundation_model", "ResourceNotFoundException", "Could not resolve the model",
+        http_status_code=404, expected_params={"modelIdentifier": "anthropic.claude-9"})
+    (row,) = not_passing(run(config, world))
+    assert (row.status, row.detail) == (
+        "fail", "anthropic.claude-9 is not a Bedrock model in us-east-1")
+
+
+def test_cross_region_inference_profile_passes(aws, tmp_path):
+    profile = f"us.{HAIKU}"
+    config, world = bedrock_world(tmp_path, [f"bedrock:{profile}"])
+    world.stubbers["bedrock"].add_response("get_inference_profile", {
+        "inferenceProfileName": "US Claude 3.5 Haiku", "inferenceProfileId": profile,
+        "inferenceProfileArn": f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+                               f"{profile}",
+        "models": [{"modelArn": f"arn:aws:bedrock:{r}::foundation-model/{HAIKU}"}
+                   for r in ("us-east-1", "us-east-2", "us-west-2")],
+        "status": "ACTIVE", "type": "SYSTEM_DEFINED"}, {"inferenceProfileIdentifier": profile})
+    rows = run(config, world)
+    world.done()
+    assert rows[-1] == Check(f"bedrock qwen-7b -> {profile}", "pass",
+                             f"{profile} is an active inference profile over 3 model(s)")
