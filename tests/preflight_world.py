@@ -69,13 +69,30 @@ def session() -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core)
 
 
+_CLIENTS: dict[tuple[str, str, str | None], Any] = {}
+_SESSION = session()
+
+
+def client(service: str, region: str = REGION, endpoint_url: str | None = None) -> Any:
+    """A client made once per (service, region, endpoint) for the whole test run: building one
+    resolves its endpoint rule set (tens of ms), and moto answers every test's clients alike."""
+    key = (service, region, endpoint_url)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = _SESSION.client(service, region_name=region, endpoint_url=endpoint_url,
+                                        config=CLIENT_CONFIG)
+    return _CLIENTS[key]
+
+
 class World(Clients):
     """`Clients` whose stubbed services answer from queued responses; the rest is moto."""
 
     STUBBED = ("service-quotas", "eks", "bedrock", "ssm")
 
-    def __init__(self, region: str = REGION) -> None:
+    def __init__(self, region: str = REGION, shared: bool = True) -> None:
+        """`shared=False`: a fresh session that resolves credentials again (the test that has
+        none); otherwise moto-backed clients come from the run-wide cache."""
         super().__init__(region, session())
+        self._shared = shared
         self.stubbers: dict[str, Stubber] = {}
         for service in self.STUBBED:
             client = self._session.client(service, region_name=region, config=CLIENT_CONFIG)
@@ -83,6 +100,11 @@ class World(Clients):
             stubber.activate()
             self._clients[service] = client
             self.stubbers[service] = stubber
+
+    def __call__(self, service: str) -> Any:
+        if self._shared and service not in self.STUBBED:
+            return client(service, self.region)
+        return super().__call__(service)
 
     def refuse(self, service: str, operation: str, code: str, message: str, times: int) -> None:
         """Drop what was queued for `service`; it answers `times` calls with an AWS error."""
@@ -192,7 +214,7 @@ def seed_weights(bucket: str, prefix: str, files: Mapping[str, bytes] | None = N
                  region: str = REGION, kms_key: str | None = None,
                  endpoint_url: str | None = None) -> None:
     """A weights bucket holding `files` under `prefix/` (default: a config and two shards)."""
-    s3 = session().client("s3", region_name=region, endpoint_url=endpoint_url)
+    s3 = client("s3", region, endpoint_url)
     try:
         s3.head_bucket(Bucket=bucket)
     except s3.exceptions.ClientError:
@@ -215,7 +237,7 @@ def seed_spot_role(endpoint_url: str | None = None) -> None:
     """The role `aws iam create-service-linked-role --aws-service-name spot.amazonaws.com` makes.
     moto's CreateServiceLinkedRole names it `AWSServiceRoleForspot` (AWS: AWSServiceRoleForEC2Spot),
     so the test creates it under its real name and path."""
-    session().client("iam", region_name=REGION, endpoint_url=endpoint_url).create_role(
+    client("iam", REGION, endpoint_url).create_role(
         RoleName="AWSServiceRoleForEC2Spot", Path="/aws-service-role/spot.amazonaws.com/",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "spot.amazonaws.com"},
@@ -224,7 +246,7 @@ def seed_spot_role(endpoint_url: str | None = None) -> None:
 
 def seed_key(policy: dict[str, Any] | None = None) -> str:
     """A customer-managed symmetric key (default key policy unless `policy`); its ARN."""
-    kms = session().client("kms", region_name=REGION)
+    kms = client("kms")
     args: dict[str, Any] = {"KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT"}
     if policy is not None:
         args["Policy"] = json.dumps(policy)

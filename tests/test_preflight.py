@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
+from moto.backends import get_backend
 
 from components.preflight import Check, exit_code, run
 from tests.preflight_world import (
     REGION,
     World,
+    client,
     seed_key,
     seed_spot_role,
     seed_weights,
-    session,
     stack_config,
 )
 
@@ -28,16 +29,26 @@ AL2023_PARAMETER = ("/aws/service/eks/optimized-ami/1.35/amazon-linux-2023/x86_6
                     "amazon-eks-node-al2023-x86_64-nvidia-1.35-v20261112/image_id")
 
 
+@pytest.fixture(scope="module")
+def moto_account():
+    """One moto account for the module: EC2 (AZs, offerings, instance types) is only read, and
+    building its backend is the slowest part of a test; what tests write is reset per test."""
+    with pytest.MonkeyPatch.context() as patch:
+        for var in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
+            patch.delenv(var, raising=False)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        # Preflight reads no AMI through EC2; moto would otherwise build ~10,000 of them.
+        patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+        with mock_aws():
+            yield
+
+
 @pytest.fixture
-def aws(monkeypatch):
-    for var in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    # Preflight reads no AMI through EC2; moto would otherwise build ~10,000 of them per test.
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    with mock_aws():
-        yield
+def aws(moto_account):
+    yield
+    for service in ("s3", "iam", "kms"):
+        get_backend(service).reset()
 
 
 def ecs_stack(**model: Any) -> dict[str, Any]:
@@ -271,7 +282,7 @@ def test_sse_kms_weights_without_the_key_in_config_fail(aws, tmp_path):
 def test_disabled_key_fails(aws, tmp_path):
     config, world = ecs_world(tmp_path)
     key = config.models[0].spec.weights_kms_key_arn
-    session().client("kms", region_name=REGION).disable_key(KeyId=key.rsplit("/", 1)[1])
+    client("kms").disable_key(KeyId=key.rsplit("/", 1)[1])
     assert not_passing(run(config, world)) == [Check(
         "kms key llama-8b", "fail", f"{key} is Disabled: S3 cannot decrypt with it",
         f"`aws kms enable-key --key-id {key}` (or cancel its deletion)")]
@@ -481,7 +492,7 @@ def test_no_credentials_stops_at_the_first_row(aws, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    rows = run(config, World())
+    rows = run(config, World(shared=False))
     assert rows == [Check(
         "credentials", "fail", "no AWS credentials found (environment, AWS_PROFILE, SSO)",
         "export AWS_PROFILE=<profile> (or `aws sso login --profile <profile>`), then run "
