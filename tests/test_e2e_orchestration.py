@@ -155,3 +155,18 @@ def test_an_up_that_finishes_past_the_cap_fails_before_smoke(tmp_path):
         run(tmp_path, automation, case={"cap": 1800.0}, clock=lambda: next(ticks),
             timer=ArmedTimers())
     assert automation.calls == ["stack e2e-ecs-abc123", "preflight", "up", "destroy"]
+
+
+def test_the_suite_says_why_it_is_skipped(monkeypatch, tmp_path):
+    from tests.e2e.gate import gate
+
+    monkeypatch.delenv("LLM_HOSTING_E2E", raising=False)
+    assert gate().startswith("set LLM_HOSTING_E2E=1 to deploy real stacks")
+    monkeypatch.setenv("LLM_HOSTING_E2E", "1")
+    for var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert gate() == ("LLM_HOSTING_E2E=1 but no AWS credentials were found (AWS_PROFILE, "
+                      "environment)")

@@ -246,3 +246,20 @@ def test_sagemaker_fake_refuses_a_wrong_signature(tmp_path):
         trace = send_sagemaker(target, runtime_client(url, secret="not-the-secret"), 2)
     assert fake.refused == ["signature mismatch"]
     assert trace.error is not None and "InvalidSignatureException" in trace.error
+
+
+def test_outputs_come_from_the_pulumi_cli(tmp_path, monkeypatch):
+    """A stand-in `pulumi` on PATH records how it is called and prints outputs."""
+    from components.smoke.targets import read_outputs
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "argv"
+    script = bin_dir / "pulumi"
+    script.write_text(f'#!/bin/sh\necho "$PWD $*" > {log}\n'
+                      'echo \'{"endpoints": {"qwen-a": "http://alb/qwen-a/v1"}}\'\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    assert read_outputs("staging", tmp_path) == {"endpoints": {"qwen-a": "http://alb/qwen-a/v1"}}
+    assert log.read_text().split() == [str(tmp_path), "stack", "output", "--json",
+                                       "--show-secrets", "--stack", "staging"]
