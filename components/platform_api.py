@@ -64,6 +64,11 @@ class InstanceDemand:
     steady: int
     peak: int
     why: str
+    minimum: int = 0
+    """Instances kept running at `minReplicas`: two or more should not share one AZ's fate."""
+    alternatives: tuple[str, ...] = ()
+    """Other types the same capacity may launch instead (Spot overrides, node group types);
+    quotas are counted on `instance_type`, offerings accept any of them."""
 
 
 CapacityDemand = Callable[["StackConfig"], tuple[InstanceDemand, ...]]

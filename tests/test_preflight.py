@@ -126,7 +126,8 @@ def test_ecs_stack_passes_every_check(aws, tmp_path):
         ("credentials", "pass"),
         ("region", "pass"),
         ("availability zones", "pass"),
-        ("offering llama-8b", "pass"),
+        ("offering llama-8b (on-demand)", "pass"),
+        ("offering llama-8b (spot)", "pass"),
         ("quota Running On-Demand G and VT instances (L-DB2E81BA)", "pass"),
         ("quota All G and VT Spot Instance Requests (L-3819A6DF)", "pass"),
         ("spot service-linked role", "pass"),
@@ -308,15 +309,12 @@ def test_key_policy_that_does_not_delegate_to_iam_fails(aws, tmp_path):
 
 def test_type_missing_from_one_az_warns(aws, tmp_path):
     """moto's ap-south-1 data (from EC2) offers g6e.xlarge in 1a and 1b, not 1c."""
-    seed_spot_role()
-    raw = ecs_stack()
+    raw = ecs_stack(capacity="on-demand", modelId="Qwen/Qwen2.5-7B-Instruct")
     raw["aws:region"] = "ap-south-1"
     del raw["llm-hosting:models"][0]["weightsUri"]
-    raw["llm-hosting:models"][0]["modelId"] = "Qwen/Qwen2.5-7B-Instruct"
     config = stack_config(tmp_path, "staging", raw)
     world = World("ap-south-1")
-    world.ec2_quota("L-DB2E81BA", 20)
-    world.ec2_quota("L-3819A6DF", 24)
+    world.ec2_quota("L-DB2E81BA", 28)   # 3 tasks + 1 warm-pool instance, 6 + 1 at peak
     assert not_passing(run(config, world)) == [Check(
         "offering llama-8b", "warn",
         "g6e.xlarge is not offered in ap-south-1c (offered in ap-south-1a, ap-south-1b of the "
@@ -327,22 +325,25 @@ def test_type_missing_from_one_az_warns(aws, tmp_path):
         "or another region")]
 
 
-def test_type_offered_in_no_az_fails(aws, tmp_path):
-    """moto's eu-west-1 data offers no g6e at all."""
+def test_on_demand_base_needs_its_own_type_though_spot_can_substitute(aws, tmp_path):
+    """moto's eu-west-1 data offers no g6e at all; the Spot group's overrides (g5/g6 sizes)
+    are offered there, the on-demand base's sized type is not."""
     seed_spot_role()
-    raw = ecs_stack()
+    raw = ecs_stack(modelId="Qwen/Qwen2.5-7B-Instruct")
     raw["aws:region"] = "eu-west-1"
     del raw["llm-hosting:models"][0]["weightsUri"]
-    raw["llm-hosting:models"][0]["modelId"] = "Qwen/Qwen2.5-7B-Instruct"
     config = stack_config(tmp_path, "staging", raw)
     world = World("eu-west-1")
     world.ec2_quota("L-DB2E81BA", 20)
     world.ec2_quota("L-3819A6DF", 24)
-    (row,) = not_passing(run(config, world))
+    rows = run(config, world)
+    (row,) = not_passing(rows)
     assert (row.check, row.status, row.detail) == (
-        "offering llama-8b", "fail",
+        "offering llama-8b (on-demand)", "fail",
         "g6e.xlarge is not offered in any of the stack's AZs (eu-west-1a, eu-west-1b, "
         "eu-west-1c)")
+    spot = next(r for r in rows if r.check == "offering llama-8b (spot)")
+    assert spot.status == "pass" and spot.detail.startswith("g6e.xlarge or g6.2xlarge or ")
 
 
 def test_type_in_one_az_fails_a_model_kept_at_two_replicas(aws, tmp_path):
@@ -362,8 +363,8 @@ def test_type_in_one_az_fails_a_model_kept_at_two_replicas(aws, tmp_path):
     (row,) = not_passing(run(config, world))
     assert (row.check, row.status, row.detail) == (
         "offering llama-70b", "fail",
-        "p5.48xlarge is offered only in sa-east-1c of the stack's AZs; 2 replicas kept running "
-        "need 2 AZs to survive losing one")
+        "p5.48xlarge is offered only in sa-east-1c of the stack's AZs; 2 instances kept "
+        "running need 2 AZs to survive losing one")
 
 
 # ------------------------------------------------------------------------------------------ EKS
@@ -527,7 +528,7 @@ def test_a_refused_call_is_an_error_row_that_blocks(aws, tmp_path):
               "to the identity running preflight, then run it again")
         for name in ("Running On-Demand G and VT instances (L-DB2E81BA)",
                      "All G and VT Spot Instance Requests (L-3819A6DF)")]
-    assert [r.status for r in rows if r not in errors] == ["pass"] * 7
+    assert [r.status for r in rows if r not in errors] == ["pass"] * 8
     assert exit_code(rows) == 1
 
 

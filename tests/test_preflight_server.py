@@ -112,7 +112,7 @@ def test_a_ready_account_exits_0_with_every_row_passing(account, tmp_path):
     assert report["exitCode"] == 0
     assert [(c["check"], c["status"]) for c in report["checks"]] == [
         ("credentials", "pass"), ("region", "pass"), ("availability zones", "pass"),
-        ("offering llama-8b", "pass"),
+        ("offering llama-8b (on-demand)", "pass"), ("offering llama-8b (spot)", "pass"),
         ("quota Running On-Demand G and VT instances (L-DB2E81BA)", "pass"),
         ("quota All G and VT Spot Instance Requests (L-3819A6DF)", "pass"),
         ("spot service-linked role", "pass"), ("weights llama-8b", "pass"),
@@ -134,8 +134,8 @@ def test_a_missing_config_json_exits_1_and_the_table_says_why(account, moto_url,
         "s3://weights-staging/llama-8b/ has no config.json at the root (3 object(s) there)",
         "`aws s3 sync ./<model dir> s3://weights-staging/llama-8b/` with the Hub repository's "
         "files at the root (docs/deploy.md#stage-weights-in-s3-weightsuri)"]]
-    assert [r[1] for r in rows[:-1]] == ["ok"] * 7
-    assert lines[-1] == ("7 passed, 0 warning(s), 1 failed, 0 could not be checked: fix the "
+    assert [r[1] for r in rows[:-1]] == ["ok"] * 8
+    assert lines[-1] == ("8 passed, 0 warning(s), 1 failed, 0 could not be checked: fix the "
                          "FAIL/ERROR rows before `pulumi up`")
 
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 import math
 
 from components.config import StackConfig
-from components.ecs.placement import TaskShape, max_instances, task_shape
-from components.ecs.sharing import plan_shared
+from components.ecs.placement import TaskShape, max_instances, spot_instance_types, task_shape
+from components.ecs.sharing import plan_shared, shared_spot_types
 from components.platform_api import InstanceDemand
 
 
 def _group_demand(name: str, instance_type: str, spot: bool, min_replicas: int,
-                  max_replicas: int, shape: TaskShape, warm: int) -> tuple[InstanceDemand, ...]:
+                  max_replicas: int, shape: TaskShape, warm: int,
+                  spot_types: tuple[str, ...]) -> tuple[InstanceDemand, ...]:
     per = shape.tasks_per_instance
     base = max(min_replicas, 1) if spot else max_replicas
     on_demand_steady = (min_replicas if spot else max_replicas)
@@ -35,6 +36,7 @@ def _group_demand(name: str, instance_type: str, spot: bool, min_replicas: int,
         peak=max_instances(base, shape) + warm,
         why=(f"{on_demand_steady} on-demand task(s) at {per} per instance{warm_note}; a "
              "rolling deploy runs up to 2x tasks"),
+        minimum=math.ceil(min_replicas / per),
     )]
     if spot:
         beyond = max_replicas - min_replicas
@@ -44,6 +46,7 @@ def _group_demand(name: str, instance_type: str, spot: bool, min_replicas: int,
             peak=max_instances(max_replicas, shape),
             why=(f"{beyond} Spot task(s) beyond the on-demand base at {per} per instance; a "
                  "rolling deploy runs up to 2x tasks"),
+            alternatives=tuple(t for t in spot_types if t != instance_type),
         ))
     return tuple(out)
 
@@ -58,10 +61,13 @@ def capacity_demand(config: StackConfig) -> tuple[InstanceDemand, ...]:
         if model.name in grouped:
             continue
         spec = model.spec
-        out += _group_demand(model.name, model.instance.name, spec.capacity == "spot",
-                             spec.min_replicas, spec.replicas_max,
-                             task_shape(model, config.ecs.root_volume_gib), warm)
+        spot = spec.capacity == "spot"
+        out += _group_demand(model.name, model.instance.name, spot, spec.min_replicas,
+                             spec.replicas_max, task_shape(model, config.ecs.root_volume_gib),
+                             warm, tuple(spot_instance_types(model)) if spot else ())
     for host in hosts:
-        out += _group_demand(host.name, host.instance.name, host.capacity == "spot",
-                             host.min_replicas, host.max_replicas, host.shape, warm)
+        spot = host.capacity == "spot"
+        out += _group_demand(host.name, host.instance.name, spot, host.min_replicas,
+                             host.max_replicas, host.shape, warm,
+                             tuple(shared_spot_types(host)) if spot else ())
     return tuple(out)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from components.config import StackConfig
+from components.eks.nodegroups import floor_nodes
 from components.eks.nodepool import gpu_limit
 from components.platform_api import InstanceDemand
 
@@ -29,16 +30,20 @@ def capacity_demand(config: StackConfig) -> tuple[InstanceDemand, ...]:
         peak = max(steady, math.ceil(gpu_limit(model, cfg) // spec.gpus_per_replica / per))
         why = (f"{spec.replicas_max} replica(s) at {per} per instance; the pool's GPU ceiling "
                "admits a rolling update's surge")
+        floor = floor_nodes(model)
         if spec.capacity == "spot":
-            out.append(InstanceDemand(model.name, model.instance.name, "spot", steady, peak, why))
+            out.append(InstanceDemand(model.name, model.instance.name, "spot", steady, peak, why,
+                                      minimum=floor))
             out.append(InstanceDemand(
                 model.name, model.instance.name, "on-demand", 0, peak,
                 "Spot model: Karpenter launches on-demand when Spot capacity is short"))
         else:
             out.append(InstanceDemand(model.name, model.instance.name, "on-demand", steady, peak,
-                                      why))
+                                      why, minimum=floor))
     nodes, azs = cfg.system_node_count, config.network.availability_zones
+    first, *others = cfg.system_node_instance_types
     out.append(InstanceDemand(
-        "system nodes", cfg.system_node_instance_types[0], "on-demand", nodes, nodes + 2 * azs,
-        f"{nodes} system node(s); a node group update adds up to 2 per AZ ({azs} AZs)"))
+        "system nodes", first, "on-demand", nodes, nodes + 2 * azs,
+        f"{nodes} system node(s); a node group update adds up to 2 per AZ ({azs} AZs)",
+        minimum=nodes, alternatives=tuple(others)))
     return tuple(out)

@@ -5,10 +5,12 @@ system node types). SageMaker publishes no offerings API: a type it hosts in a r
 "ml.<type> for endpoint usage" quota there, so its row comes from the quota family
 (`quotas.sagemaker_rows`).
 
-"Enough" AZs: a model that keeps two or more replicas running needs its type in two AZs, or an
-AZ outage (or an insufficient-capacity event in one AZ) takes all of them; one replica needs
-one. A type missing from some of the AZs is a warning: Karpenter and the Auto Scaling groups
-launch only where it is offered, so capacity concentrates in the others.
+Which types: what each platform says it launches (`CAPACITY_DEMANDS`): a model's sized type, a
+shared ECS host's type, the EKS system node types, Spot overrides; any of an owner's types will
+do. "Enough" AZs: capacity that keeps two or more instances running needs its types in two AZs,
+or an AZ outage (or an insufficient-capacity event in one AZ) takes all of them; one instance
+needs one. A type missing from some of the AZs is a warning: Karpenter and the Auto Scaling
+groups launch only where it is offered, so capacity concentrates in the others.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from components.platforms import CAPACITY_DEMANDS
 from components.preflight.checks import Check, Context, guarded
 
 DESCRIBE = "ec2:DescribeInstanceTypeOfferings"
@@ -23,7 +26,8 @@ DESCRIBE = "ec2:DescribeInstanceTypeOfferings"
 
 @dataclass(frozen=True)
 class Placement:
-    """Who needs which instance types (any of them will do), and how many stay running."""
+    """Who needs an EC2 type offered (any of `types` will do), and how many instances of it
+    stay running."""
 
     owner: str
     types: tuple[str, ...]
@@ -31,14 +35,25 @@ class Placement:
 
 
 def placements(ctx: Context) -> list[Placement]:
-    config = ctx.config
-    if config.platform == "sagemaker":
-        return []
-    out = [Placement(m.name, (m.instance.name,), m.spec.min_replicas) for m in config.models]
-    if config.platform == "eks":
-        out.append(Placement("system nodes", tuple(config.eks.system_node_instance_types),
-                             config.eks.system_node_count))
-    return out
+    """One per owner of EC2 capacity (a model, a shared ECS host, the EKS system nodes) and
+    purchase option, from what the platform says it launches. Capacity that never runs
+    (`steady` and `minimum` 0: an EKS Spot model's on-demand fallback) and SageMaker's `ml.`
+    types (not EC2 offerings) are left out; an on-demand group must have its own type, while a
+    Spot group may launch any of its overrides."""
+    demands = [d for d in CAPACITY_DEMANDS[ctx.config.platform](ctx.config)
+               if not d.instance_type.startswith("ml.") and (d.steady or d.minimum)]
+    purchases: dict[str, set[str]] = {}
+    for d in demands:
+        purchases.setdefault(d.owner, set()).add(d.purchase)
+    out: dict[tuple[str, str], Placement] = {}
+    for d in demands:
+        label = d.owner if len(purchases[d.owner]) == 1 else f"{d.owner} ({d.purchase})"
+        types = (d.instance_type, *d.alternatives)
+        seen = out.get((d.owner, d.purchase))
+        out[d.owner, d.purchase] = Placement(label, types, d.minimum) if seen is None else \
+            Placement(label, tuple(dict.fromkeys(seen.types + types)),
+                      seen.kept_running + d.minimum)
+    return list(out.values())
 
 
 def offered_by_az(ctx: Context, types: Iterable[str]) -> dict[str, set[str]]:
@@ -63,14 +78,14 @@ def _row(p: Placement, azs: Sequence[str], offered: dict[str, set[str]], region:
     needed = min(2, len(azs)) if p.kept_running >= 2 else 1
     fix = (f"choose an instance type offered there (`aws ec2 describe-instance-type-offerings "
            f"--region {region} --location-type availability-zone --filters "
-           f"Name=instance-type,Values={p.types[0]}`), or another region")
+           f"Name=instance-type,Values={','.join(p.types)}`), or another region")
     if not covered:
         return Check(name, "fail",
                      f"{types} is not offered in any of the stack's AZs ({', '.join(azs)})", fix)
     if len(covered) < needed:
         return Check(name, "fail",
                      f"{types} is offered only in {', '.join(covered)} of the stack's AZs; "
-                     f"{p.kept_running} replicas kept running need {needed} AZs to survive "
+                     f"{p.kept_running} instances kept running need {needed} AZs to survive "
                      "losing one", fix)
     if missing:
         return Check(name, "warn",

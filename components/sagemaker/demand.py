@@ -30,5 +30,6 @@ def capacity_demand(config: StackConfig) -> tuple[InstanceDemand, ...]:
         out.append(InstanceDemand(
             owner=models, instance_type=plan.instance_type, purchase="on-demand",
             steady=steady, peak=steady + surge,
-            why=f"variant {plan.name} at most {steady} instance(s); {update}"))
+            why=f"variant {plan.name} at most {steady} instance(s); {update}",
+            minimum=plan.min_instances))
     return tuple(out)
