@@ -69,6 +69,9 @@ def gateway_key(outputs: Mapping[str, Any], secrets: Any) -> str:
     if not arn:
         raise OutputsError(f"the gateway needs its key: set {GATEWAY_KEY_VARIABLE}, or export "
                            "gatewayKeySecretArn from the stack")
+    if secrets is None:
+        raise OutputsError(f"reading the gateway key needs Secrets Manager; set "
+                           f"{GATEWAY_KEY_VARIABLE} instead")
     value = str(secrets().get_secret_value(SecretId=arn)["SecretString"])
     try:
         parsed = json.loads(value)
