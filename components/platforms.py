@@ -17,8 +17,8 @@ from components.ecs.gateway import gateway_problems
 from components.ecs.platform import EcsPlatform
 from components.ecs.sharing import ecs_problems
 from components.eks import EksPlatform
-from components.eks.validation import eks_problems
 from components.eks.demand import capacity_demand as eks_demand
+from components.eks.validation import eks_problems
 from components.network import (
     BASE_INTERFACE_ENDPOINTS,
     NODE_ACCESS_ENDPOINTS,
