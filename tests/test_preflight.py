@@ -533,29 +533,24 @@ def test_a_refused_call_is_an_error_row_that_blocks(aws, tmp_path):
 
 
 # ------------------------------------------------------------------------------------- Bedrock
-# The gateway's `models[].fallbacks` (issue 15) is not in this branch's config model yet: these
-# tests give the parsed model spec the field the way the gateway will, and `bedrock_fallbacks`
-# reads it when present.
-
-
-def with_fallbacks(config: Any, targets: list[str]) -> Any:
-    import dataclasses
-
-    model = config.models[0]
-    spec = model.spec.model_copy(update={"fallbacks": targets})
-    return dataclasses.replace(config, models=(dataclasses.replace(model, spec=spec),))
 
 
 def bedrock_world(tmp_path: Path, targets: list[str]) -> tuple[Any, World]:
-    config, world = sagemaker_world(tmp_path, 4)
-    return with_fallbacks(config, targets), world
+    """The SageMaker stack with the gateway on and `models[0].fallbacks` set."""
+    raw = sagemaker_stack()
+    raw["llm-hosting:gateway"] = {"enabled": True}
+    raw["llm-hosting:models"][0]["fallbacks"] = targets
+    config = stack_config(tmp_path, "dev", raw)
+    world = World()
+    world.sagemaker_quotas({"ml.g5.2xlarge": "L-1928E07C"}, {"L-1928E07C": 4})
+    return config, world
 
 
 HAIKU = "anthropic.claude-3-5-haiku-20241022-v1:0"
 
 
 def test_bedrock_fallbacks_enabled_in_the_region_pass(aws, tmp_path):
-    config, world = bedrock_world(tmp_path, ["qwen-7b-spare", f"bedrock:{HAIKU}"])
+    config, world = bedrock_world(tmp_path, [f"bedrock:{HAIKU}"])
     world.foundation_model(HAIKU)
     rows = run(config, world)
     world.done()
@@ -607,3 +602,15 @@ def test_cross_region_inference_profile_passes(aws, tmp_path):
     world.done()
     assert rows[-1] == Check(f"bedrock qwen-7b -> {profile}", "pass",
                              f"{profile} is an active inference profile over 3 model(s)")
+
+
+def test_only_bedrock_targets_are_checked_against_bedrock(tmp_path):
+    from components.preflight.bedrock import bedrock_fallbacks
+
+    raw = sagemaker_stack()
+    raw["llm-hosting:gateway"] = {"enabled": True}
+    spare = {**raw["llm-hosting:models"][0], "name": "qwen-spare"}
+    raw["llm-hosting:models"][0]["fallbacks"] = ["qwen-spare", f"bedrock:us.{HAIKU}"]
+    raw["llm-hosting:models"].append(spare)
+    config = stack_config(tmp_path, "dev", raw)
+    assert bedrock_fallbacks(config) == [("qwen-7b", f"us.{HAIKU}")]

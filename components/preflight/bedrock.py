@@ -11,41 +11,32 @@ https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from typing import Any
 
-from components.config import StackConfig
+from components.config import BEDROCK_PREFIX, StackConfig
+from components.facts import bedrock as ids
 from components.preflight.checks import AWS_ERRORS, Check, Context, aws_error, error_code
-
-BEDROCK_PREFIX = "bedrock:"
-_ARN = re.compile(r"^arn:aws[\w-]*:bedrock:([\w-]*):(\d*):([\w-]+)/(.+)$")
-_PROFILE_GEOS = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
-"""Prefixes of system-defined cross-region inference profile ids (`us.anthropic...`)."""
 
 
 def bedrock_fallbacks(config: StackConfig) -> list[tuple[str, str]]:
-    """(model name, Bedrock model id or ARN) for every `bedrock:` entry in models[].fallbacks.
-
-    Reads the field when the config has it (the gateway adds `fallbacks` to ModelConfig); a
-    config without gateway fallbacks has none to check."""
-    out: list[tuple[str, str]] = []
-    for model in config.models:
-        targets: Iterable[Any] = getattr(model.spec, "fallbacks", None) or ()
-        out += [(model.name, str(t).removeprefix(BEDROCK_PREFIX)) for t in targets
-                if str(t).startswith(BEDROCK_PREFIX)]
-    return out
+    """(model name, Bedrock model id or ARN) for every `bedrock:` entry of models[].fallbacks
+    (validated by config: well formed, in the stack's region, gateway on)."""
+    return [(model.name, target.removeprefix(BEDROCK_PREFIX)) for model in config.models
+            for target in model.spec.fallbacks if target.startswith(BEDROCK_PREFIX)]
 
 
 def _kind(target: str) -> tuple[str, str]:
-    """('foundation-model' | 'inference-profile' | <other ARN resource type>, identifier)."""
-    arn = _ARN.match(target)
+    """('foundation-model' | 'inference-profile' | <other ARN resource type>, identifier), read
+    with the id and ARN forms config validation accepts (components/facts/bedrock.py)."""
+    arn = ids.MODEL_ARN.match(target)
     if arn is not None:
-        kind = arn.group(3)
-        return ("inference-profile" if kind == "application-inference-profile" else kind,
-                target if kind != "foundation-model" else arn.group(4))
-    geo = target.split(".", 1)[0]
-    return ("inference-profile" if geo in _PROFILE_GEOS else "foundation-model", target)
+        kind = arn.group("kind")
+        if kind == "foundation-model":
+            return kind, arn.group("resource")
+        return ("inference-profile" if kind.endswith("inference-profile") else kind), target
+    match = ids.MODEL_ID.match(target)
+    geo = match.group("geo") if match else None
+    return ("inference-profile" if geo else "foundation-model"), target
 
 
 def _access_problems(availability: dict[str, Any]) -> list[str]:
