@@ -68,3 +68,21 @@ def test_sagemaker_variants_blue_green_doubles_rolling_adds_a_batch():
     rolling = demand("sagemaker", models, sagemaker={"endpointDeployment": "rolling"})
     assert counts(blue_green) == [("qwen-7b", "ml.g5.2xlarge", "on-demand", 4, 8, 1, ())]
     assert counts(rolling) == [("qwen-7b", "ml.g5.2xlarge", "on-demand", 4, 5, 1, ())]
+
+
+def test_every_example_stack_states_its_demand():
+    """The example stacks leave gpusPerReplica to sizing (prod): demand reads the resolved
+    count, and names every model (and EKS's system nodes)."""
+    from components.offline import ROOT
+    from components.preflight import load_config
+
+    for stack in ("dev", "staging", "prod"):
+        config = load_config(stack, ROOT)
+        found = CAPACITY_DEMANDS[config.platform](config)
+        owners = {d.owner for d in found}
+        expected = {m.name for m in config.models} | (
+            {"system nodes"} if config.platform == "eks" else set())
+        if config.platform == "sagemaker":  # one variant per instance type, named by its models
+            owners = {name for d in found for name in d.owner.split(", ")}
+        assert owners == expected, stack
+        assert all(d.steady >= 0 and d.peak >= d.steady for d in found), stack

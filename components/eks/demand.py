@@ -27,7 +27,7 @@ def capacity_demand(config: StackConfig) -> tuple[InstanceDemand, ...]:
     for model in config.models:
         spec, per = model.spec, model.cost.replicas_per_instance
         steady = math.ceil(spec.replicas_max / per)
-        peak = max(steady, math.ceil(gpu_limit(model, cfg) // spec.gpus_per_replica / per))
+        peak = max(steady, math.ceil(gpu_limit(model, cfg) // model.gpus_per_replica / per))
         why = (f"{spec.replicas_max} replica(s) at {per} per instance; the pool's GPU ceiling "
                "admits a rolling update's surge")
         floor = floor_nodes(model)
