@@ -614,3 +614,48 @@ def test_only_bedrock_targets_are_checked_against_bedrock(tmp_path):
     raw["llm-hosting:models"].append(spare)
     config = stack_config(tmp_path, "dev", raw)
     assert bedrock_fallbacks(config) == [("qwen-7b", f"us.{HAIKU}")]
+
+
+# ------------------------------------------------------------------- the example stacks, ready
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_example_stacks_pass_in_a_ready_account(aws, stack):
+    """Each example stack, as shipped (sizing chooses what it chooses), in an account that has
+    its weights, the Spot role, quotas at the peak it needs and EKS's pins: every row passes."""
+    from components.facts import charts
+    from components.offline import ROOT
+    from components.platforms import CAPACITY_DEMANDS
+    from components.preflight import load_config
+    from components.preflight.eks import ami_parameter, gpu_ami_alias
+    from components.preflight.quotas import ON_DEMAND_QUOTAS, SPOT_QUOTAS, quota_class
+
+    config = load_config(stack, ROOT)
+    for model in config.models:
+        if model.spec.weights_uri:
+            bucket, prefix = model.spec.weights_uri.removeprefix("s3://").rstrip("/").split("/", 1)
+            seed_weights(bucket, prefix)
+    if any(m.spec.capacity == "spot" for m in config.models):
+        seed_spot_role()
+    world = World(config.region)
+    demands = CAPACITY_DEMANDS[config.platform](config)
+    if config.platform == "sagemaker":
+        codes = {d.instance_type: f"L-EXAMPLE{i}" for i, d in enumerate(demands)}
+        world.sagemaker_quotas(codes, {codes[d.instance_type]: d.peak for d in demands})
+    else:
+        vcpus: dict[str, float] = {}
+        for d in demands:
+            table = SPOT_QUOTAS if d.purchase == "spot" else ON_DEMAND_QUOTAS
+            code = table[quota_class(d.instance_type, d.purchase)].code
+            vcpus[code] = vcpus.get(code, 0) + d.peak * 192  # ample: any type's vCPUs
+        for code, value in vcpus.items():
+            world.ec2_quota(code, value)
+    if config.platform == "eks":
+        version = config.eks.kubernetes_version
+        world.addon_versions(version, {a: [pin] for a, pin in
+                                       charts.eks_addons(version).by_addon_name().items()})
+        world.parameter(ami_parameter(gpu_ami_alias(config.eks.cold_start), version),
+                        "ami-0123456789abcdef0")
+    rows = run(config, world)
+    world.done()
+    assert not_passing(rows) == []
