@@ -659,3 +659,40 @@ def test_example_stacks_pass_in_a_ready_account(aws, stack):
     rows = run(config, world)
     world.done()
     assert not_passing(rows) == []
+
+
+def bottlerocket_world(tmp_path: Path, snapshot: str) -> tuple[Any, World]:
+    raw = eks_stack()
+    raw["llm-hosting:eks"].update({"coldStart": "bottlerocket-snapshot",
+                                   "imageSnapshotId": snapshot})
+    config = stack_config(tmp_path, "dev", raw)
+    world = World()
+    world.ec2_quota("L-DB2E81BA", 12)
+    world.ec2_quota("L-1216C47A", 24)
+    world.addon_versions(V, {a: [pin] for a, pin in ADDON_PINS.items()})
+    world.parameter("/aws/service/bottlerocket/aws-k8s-1.35-nvidia/x86_64/1.65.0/image_id",
+                    "ami-0fedcba9876543210")
+    return config, world
+
+
+def test_bottlerocket_snapshot_and_ami_pass(aws, tmp_path):
+    ec2 = client("ec2")
+    volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=100)["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    config, world = bottlerocket_world(tmp_path, snapshot)
+    rows = run(config, world)
+    world.done()
+    assert rows[-2:] == [
+        Check("eks gpu ami bottlerocket@v1.65.0", "pass", "ami-0fedcba9876543210 for Kubernetes "
+              "1.35 (/aws/service/bottlerocket/aws-k8s-1.35-nvidia/x86_64/1.65.0/image_id)"),
+        Check(f"eks image snapshot {snapshot}", "pass", f"{snapshot} is completed"),
+    ]
+
+
+def test_missing_image_snapshot_fails(aws, tmp_path):
+    config, world = bottlerocket_world(tmp_path, "snap-0123456789abcdef0")
+    assert not_passing(run(config, world)) == [Check(
+        "eks image snapshot snap-0123456789abcdef0", "fail",
+        "snap-0123456789abcdef0 does not exist in us-east-1 (or is not shared with this account)",
+        "build it with bottlerocket-images-cache in this region and set "
+        "llm-hosting:eks.imageSnapshotId")]
