@@ -696,3 +696,19 @@ def test_missing_image_snapshot_fails(aws, tmp_path):
         "snap-0123456789abcdef0 does not exist in us-east-1 (or is not shared with this account)",
         "build it with bottlerocket-images-cache in this region and set "
         "llm-hosting:eks.imageSnapshotId")]
+
+
+def test_more_azs_than_the_region_has_fails(aws, tmp_path):
+    """moto's eu-west-1 has three AZs; awsx would refuse a four-AZ VPC."""
+    raw = ecs_stack(capacity="on-demand", modelId="Qwen/Qwen2.5-7B-Instruct",
+                    instanceType="g5.xlarge")
+    raw["aws:region"] = "eu-west-1"
+    raw["llm-hosting:network"] = {"availabilityZones": 4}
+    del raw["llm-hosting:models"][0]["weightsUri"]
+    config = stack_config(tmp_path, "staging", raw)
+    world = World("eu-west-1")
+    world.ec2_quota("L-DB2E81BA", 100)
+    assert not_passing(run(config, world)) == [Check(
+        "availability zones", "fail",
+        "eu-west-1 has 3 zone(s); network.availabilityZones is 4 (awsx refuses the VPC)",
+        "set llm-hosting:network.availabilityZones to 3 or less")]
