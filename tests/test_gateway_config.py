@@ -253,7 +253,9 @@ def test_litellm_config_routes_fallbacks_and_turns_litellm_cooldown_off(plan):
         "fallbacks": [{"big": ["small", "bedrock:us.meta.llama3-1-70b-instruct-v1:0"]}],
         "model_group_alias": plan.aliases}
     assert cfg["litellm_settings"]["callbacks"] == "llm_hosting_gateway.gateway_hooks"
-    assert cfg["general_settings"] == {"master_key": "os.environ/LITELLM_MASTER_KEY"}
+    assert cfg["general_settings"] == {"master_key": "os.environ/LITELLM_MASTER_KEY",
+                                       "disable_spend_logs": True}
+    assert cfg["litellm_settings"]["turn_off_message_logging"] is True  # no prompts in logs
     with pytest.raises(ValueError, match="no backend for model"):
         gw.litellm_config(plan, {"big": {}})
 

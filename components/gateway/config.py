@@ -294,8 +294,12 @@ def litellm_config(plan: GatewayPlan, backends: Mapping[str, Mapping[str, Any]],
     return {
         "model_list": model_list,
         "router_settings": router,
-        "litellm_settings": {"callbacks": HOOKS_INSTANCE, "drop_params": True},
-        "general_settings": {"master_key": f"os.environ/{MASTER_KEY_ENV}"},
+        # Prompts and completions never reach a log or callback payload (our hooks need only
+        # the model and the outcome); there is no database, so no spend rows are built either.
+        "litellm_settings": {"callbacks": HOOKS_INSTANCE, "drop_params": True,
+                             "turn_off_message_logging": True},
+        "general_settings": {"master_key": f"os.environ/{MASTER_KEY_ENV}",
+                             "disable_spend_logs": True},
         SETTINGS_KEY: hooks_settings(plan, cloudwatch=cloudwatch, metrics_port=metrics_port),
     }
 
