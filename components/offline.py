@@ -54,6 +54,9 @@ class Recorded:
     recorded: bool = True
     """False for what a remote component creates, listed by `plan` from the component's inputs
     (offline, a remote component registers as one resource)."""
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Per input property, the URNs its value was computed from (what the engine sends the
+    policy pack's AnalyzeStack as `propertyDependencies`); only non-empty entries."""
 
 
 @dataclass(frozen=True)
@@ -532,6 +535,9 @@ class RecordingMonitor(pmocks.MockMonitor):
                 custom=request.custom,
                 protect=request.protect,
                 dependencies=list(request.dependencies),
+                property_dependencies={k: list(v.urns)
+                                       for k, v in request.propertyDependencies.items()
+                                       if v.urns},
                 outputs=_plain(state),
             )
         )
