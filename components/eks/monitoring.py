@@ -447,6 +447,26 @@ def alerts_publish_policy(*, topic_arn: str, key_arn: str, region: str) -> dict[
     ]}
 
 
+def workspace_key_policy(*, account: str, partition: str, region: str) -> dict[str, Any]:
+    """Key of the AMP workspace: the account administers it (and delegates to IAM); every
+    principal of this account may use it, but only through AMP in this region (the pattern of
+    AWS-managed service keys: `kms:ViaService` + `kms:CallerAccount`), so writers and queriers
+    need no KMS permissions of their own and nothing else can use the key.
+    https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
+    https://docs.aws.amazon.com/prometheus/latest/userguide/encryption-at-rest-Amazon-Service-Prometheus.html"""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountAdministration", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "UseThroughAmpOnly", "Effect": "Allow", "Principal": {"AWS": "*"},
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                    "kms:DescribeKey", "kms:CreateGrant"],
+         "Resource": "*",
+         "Condition": {"StringEquals": {"kms:CallerAccount": account,
+                                        "kms:ViaService": f"aps.{region}.amazonaws.com"}}},
+    ]}
+
+
 def remote_write_policy(workspace_arn: str) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": ["aps:RemoteWrite"], "Resource": [workspace_arn]}]}
@@ -514,9 +534,12 @@ class Observability(pulumi.ComponentResource):
         self.workspace_arn = None
         writer: aws.eks.PodIdentityAssociation | None = None
         if amp:
-            # Metric history is the one stateful thing here: protected in prod.
+            # Metric history is the one stateful thing here: protected in prod. Its key is set
+            # at creation in every environment: AMP cannot add or change a workspace's key later
+            # (CreateWorkspace only), so adding one replaces the workspace and its metrics.
             workspace = aws.amp.Workspace(
                 f"{name}-workspace", alias=args.naming.physical("metrics"),
+                kms_key_arn=self._workspace_key(name, args).arn,
                 tags=args.naming.tags(), opts=pulumi.ResourceOptions(
                     parent=self, protect=args.naming.protect))
             self.workspace_arn = workspace.arn
@@ -567,6 +590,19 @@ class Observability(pulumi.ComponentResource):
                               opts=in_ns)
         self.register_outputs({"prometheusUrl": self.metrics.server_address,
                                "alertsTopicArn": self.alerts_topic_arn})
+
+    def _workspace_key(self, name: str, args: ObservabilityArgs) -> aws.kms.Key:
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
+        return aws.kms.Key(
+            f"{name}-workspace-key", description="llm-hosting: AMP workspace metrics",
+            enable_key_rotation=True, deletion_window_in_days=30,
+            policy=pulumi.Output.all(account, partition).apply(
+                lambda ap: json.dumps(workspace_key_policy(account=ap[0], partition=ap[1],
+                                                           region=args.region))),
+            tags=args.naming.tags(), opts=pulumi.ResourceOptions(
+                parent=self, protect=args.naming.protect))
 
     def _alerts_topic(self, name: str, args: ObservabilityArgs,
                       workspace_arn: pulumi.Output[str] | None

@@ -4,8 +4,10 @@ Sizing decides what a pool may launch. For a model, the candidate instances are 
 types on which one replica fits (`components.sizing.estimate_memory`) and whose price per
 replica is within `instancePriceRatio` of the sized choice. The NodePool then requires the
 candidates' instance *families* (the catalog covers every size of a family, and per-GPU memory
-is uniform within a family), their GPU-count range, and a per-GPU memory floor computed from the
-sizing result, using Karpenter's well-known labels:
+is uniform within a family), their GPU-count range, a per-GPU memory floor computed from the
+sizing result, and the candidate instance types themselves (a family also holds sizes far above
+the price ratio, e.g. g6e.16xlarge at 4x g6e.xlarge for the same single GPU; the policy pack
+prices a pool by the priciest type it admits), using Karpenter's well-known labels:
 https://karpenter.sh/docs/reference/instance-types/ (`karpenter.k8s.aws/instance-gpu-memory` is
 MiB per GPU, as `ec2:DescribeInstanceTypes` reports it). A 70B FP16 replica therefore can only
 get instances whose GPUs hold it, and an 8B model never asks for p5.
@@ -82,7 +84,8 @@ class GpuRequirements:
     def admits(self, instance: GpuInstance) -> bool:
         """Would the NodePool's requirements let Karpenter launch `instance`?"""
         return (
-            instance.family in self.families
+            instance.name in self.candidates
+            and instance.family in self.families
             and _category(instance.family) in self.categories
             and self.min_gpus <= instance.gpu_count <= self.max_gpus
             and instance.gpu_memory_mib >= self.min_gpu_memory_mib
@@ -194,6 +197,8 @@ def node_pool(model: Model, cfg: EksConfig) -> dict[str, Any]:
                          "values": list(req.categories)},
                         {"key": "karpenter.k8s.aws/instance-family", "operator": "In",
                          "values": list(req.families)},
+                        {"key": "node.kubernetes.io/instance-type", "operator": "In",
+                         "values": list(req.candidates)},
                         {"key": "karpenter.k8s.aws/instance-gpu-manufacturer", "operator": "In",
                          "values": ["nvidia"]},
                         {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt",

@@ -45,7 +45,7 @@ import pulumi_aws_native as aws_native
 
 from components.config import SageMakerConfig
 from components.sagemaker.packing import VariantPlan
-from components.tags import Naming
+from components.tags import SERVING_TAG_PREFIX, Naming
 
 #: Instance families with local NVMe instance storage (EC2 instance type pages, "Instance
 #: Storage"): https://aws.amazon.com/ec2/instance-types/g5/ (and g4, g6, g6e, p4, p5).
@@ -114,6 +114,15 @@ def deployment_policy(strategy: str, plans: Sequence[VariantPlan]) -> dict[str, 
                 plans, BLUE_GREEN_WAIT_SECONDS),
         }
     }
+
+
+def config_tags(naming: Naming, plans: Sequence[VariantPlan]) -> dict[str, str]:
+    """The project's tags plus what the GPU capacity serves: the variants host several models'
+    inference components, so it carries the model names (`llm-hosting/models`, space-separated:
+    SageMaker tag values allow no comma), not one model's serving descriptor. The policy pack
+    refuses GPU capacity that says nothing about what it serves."""
+    names = sorted({p.model.name for plan in plans for p in plan.placements})
+    return naming.tags(**{f"{SERVING_TAG_PREFIX}models": " ".join(names)})
 
 
 @dataclass(frozen=True)
@@ -190,7 +199,8 @@ class ServingEndpoint(pulumi.ComponentResource):
                 )
                 if capture and key is not None else None
             ),
-            tags=[{"key": k, "value": v} for k, v in sorted(naming.tags().items())],
+            tags=[{"key": k, "value": v} for k, v in sorted(config_tags(naming,
+                                                                          args.plans).items())],
             opts=child,
         )
         endpoint = aws.sagemaker.Endpoint(

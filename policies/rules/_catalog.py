@@ -17,7 +17,7 @@ from components.config import PLATFORM_PRICING, engine_profile
 from components.facts import GPU_INSTANCES, Dtype, GpuInstance, ModelShape, get_model_shape
 from components.sizing import SizingRequest, estimate_cost, estimate_memory
 from components.tags import SERVING_TAG_PREFIX, SHAPE_TAG, SHAPE_TAG_FIELDS
-from policies.rules._framework import as_number, get, items
+from policies.rules._framework import Malformed, as_number, get, is_map, items, path_of
 
 P = SERVING_TAG_PREFIX
 
@@ -62,6 +62,17 @@ class Serving:
 _REQUIRED = ("model-id", "instance-type", "quantization", "gpus-per-replica", "max-input-tokens",
              "max-total-tokens", "concurrency-target", "min-replicas", "max-replicas")
 
+#: Ranges a real deployment can have; a value outside is a violation naming the tag, never a
+#: number handed to the sizing model (a 300-digit replica count, `inf`).
+_RANGES: Mapping[str, tuple[int, int]] = {
+    "gpus-per-replica": (1, 64),
+    "max-input-tokens": (1, 10_000_000),
+    "max-total-tokens": (1, 10_000_000),
+    "concurrency-target": (1, 100_000),
+    "min-replicas": (0, 100_000),
+    "max-replicas": (0, 100_000),
+}
+
 
 def serving_from_tags(tags: Mapping[str, str]) -> Serving | str | None:
     """The serving request, None when the resource carries no serving tags, or a message naming
@@ -72,11 +83,12 @@ def serving_from_tags(tags: Mapping[str, str]) -> Serving | str | None:
     if missing:
         return f"serving tags incomplete: missing {', '.join(missing)}"
     numbers: dict[str, int] = {}
-    for key in ("gpus-per-replica", "max-input-tokens", "max-total-tokens", "concurrency-target",
-                "min-replicas", "max-replicas"):
+    for key, (low, high) in _RANGES.items():
         value = as_number(tags[f"{P}{key}"])
         if value is None or value != int(value):
             return f"serving tag {P}{key} is not an integer: {tags[f'{P}{key}']!r}"
+        if not low <= value <= high:
+            return (f"serving tag {P}{key} is {tags[f'{P}{key}']!r}, outside {low}..{high}")
         numbers[key] = int(value)
     shape = get_model_shape(tags[f"{P}model-id"])
     if SHAPE_TAG in tags:
@@ -103,6 +115,9 @@ def serving_from_tags(tags: Mapping[str, str]) -> Serving | str | None:
 
 _FLOAT_FIELDS = frozenset({"parameters_b", "active_parameters_b"})
 _OPTIONAL_SHAPE_KEYS = frozenset({"i", "k"})
+_SHAPE_MAX = 10_000_000
+"""Largest shape field accepted (billions of parameters, layers, widths, vocabulary, context):
+far above any published model, far below what would overflow the memory model's floats."""
 
 
 def shape_from_tag(value: str) -> ModelShape | str:
@@ -137,8 +152,13 @@ def shape_from_tag(value: str) -> ModelShape | str:
                                                   and number != int(number)):
                 kind = "a positive number" if name in _FLOAT_FIELDS else "a positive integer"
                 return f"{key} must be {kind}, not {text!r}"
+            if number > _SHAPE_MAX:
+                return f"{key} must be at most {_SHAPE_MAX}, not {text!r}"
             fields[name] = number if name in _FLOAT_FIELDS else int(number)
-    return ModelShape(**fields)
+    try:
+        return ModelShape(**fields)
+    except (ValueError, TypeError) as exc:  # the catalog's own consistency checks
+        return str(exc)
 
 
 def instance(name: str) -> GpuInstance | None:
@@ -159,7 +179,7 @@ def fit_problem(serving: Serving, instance_type: str) -> str | None:
                 "(components/facts/gpus.py); GPU memory cannot be verified")
     try:
         memory = estimate_memory(serving.request(shape), gpu)
-    except ValueError as exc:
+    except (ValueError, ArithmeticError) as exc:
         return f"{serving.model} cannot be placed on {instance_type}: {exc}"
     if memory.fits:
         return None
@@ -179,7 +199,7 @@ def hourly_usd_max(serving: Serving) -> float | None:
         cost = estimate_cost(serving.request(shape), gpu, serving.pricing,  # type: ignore[arg-type]
                              min(serving.min_replicas, serving.max_replicas),
                              max(serving.max_replicas, 1))
-    except ValueError:
+    except (ValueError, ArithmeticError):
         return None
     return cost.hourly_usd_max
 
@@ -241,8 +261,12 @@ def _matches(labels: Mapping[str, str], requirement: Mapping[str, Any]) -> bool:
 
 
 def nodepool_requirements(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [r for r in items(get(props, "spec", "template", "spec", "requirements"))
-            if hasattr(r, "get")]
+    found = items(get(props, "spec", "template", "spec", "requirements"))
+    for r in found:
+        if not is_map(r):
+            raise Malformed(path_of(r, "spec.template.spec.requirements[]"), r,
+                            "a {key, operator, values} requirement")
+    return found
 
 
 def launchable(requirements: Sequence[Mapping[str, Any]]) -> list[GpuInstance]:

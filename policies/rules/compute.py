@@ -12,61 +12,39 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from policies.rules import _capacity as cap
 from policies.rules import _catalog as catalog
 from policies.rules._framework import (
-    ENDPOINT_CONFIGS,
     Resource,
     Rule,
-    as_bool,
+    boolean_at,
     family_of,
-    get,
     is_gpu_family,
     items,
+    map_at,
+    number_at,
     serving_tags,
+    string_at,
     strip_ml,
 )
 
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-INSTANCE = "aws:ec2/instance:Instance"
-ASG = "aws:autoscaling/group:Group"
-NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
-EKS_CLUSTER = "eks:index:Cluster"
-EKS_MANAGED_NODE_GROUP = "eks:index:ManagedNodeGroup"
-EKS_NODE_GROUP = "eks:index:NodeGroup"
-EKS_NODE_GROUP_V2 = "eks:index:NodeGroupV2"
-NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
-NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+LAUNCH_TEMPLATE = cap.LAUNCH_TEMPLATE
+INSTANCE = cap.INSTANCE
+ASG = cap.ASG
+NODE_GROUP = cap.NODE_GROUP
+EKS_CLUSTER = cap.EKS_CLUSTER
+EKS_MANAGED_NODE_GROUP = cap.EKS_MANAGED_NODE_GROUP
+EKS_NODE_GROUP = cap.EKS_NODE_GROUP
+EKS_NODE_GROUP_V2 = cap.EKS_NODE_GROUP_V2
+NODE_POOL = cap.NODE_POOL
+NODE_CLASS = cap.NODE_CLASS
 INFERENCE_COMPONENT = "aws-native:sagemaker:InferenceComponent"
 
 
 def instance_types(resource: Resource) -> list[tuple[str, str]]:
     """(where, instance type) for every instance type a resource's inputs name."""
-    p = resource.props
-    found: list[tuple[str, str]] = []
-
-    def add(where: str, value: Any) -> None:
-        if isinstance(value, str) and value:
-            found.append((where, value))
-
-    match resource.type:
-        case t if t in (LAUNCH_TEMPLATE, INSTANCE):
-            add("instanceType", get(p, "instanceType"))
-        case t if t == ASG:
-            overrides = items(get(p, "mixedInstancesPolicy", "launchTemplate", "overrides"))
-            for i, o in enumerate(overrides):
-                add(f"mixedInstancesPolicy.launchTemplate.overrides[{i}].instanceType",
-                    get(o, "instanceType"))
-        case t if t in ENDPOINT_CONFIGS:
-            for key in ("productionVariants", "shadowProductionVariants"):
-                for i, v in enumerate(items(get(p, key))):
-                    add(f"{key}[{i}].instanceType", get(v, "instanceType"))
-        case t if t in (NODE_GROUP, EKS_MANAGED_NODE_GROUP):
-            for i, v in enumerate(items(get(p, "instanceTypes"))):
-                add(f"instanceTypes[{i}]", v)
-        case t if t in (EKS_CLUSTER, EKS_NODE_GROUP, EKS_NODE_GROUP_V2):
-            add("instanceType", get(p, "instanceType"))
-            add("nodeGroupOptions.instanceType", get(p, "nodeGroupOptions", "instanceType"))
-    return found
+    found, _ = cap.instance_types(resource)
+    return [(c.where, c.instance_type) for c in found]
 
 
 # ------------------------------------------------------------------------------------------
@@ -99,10 +77,15 @@ def _type_problem(where: str, instance_type: str, config: Mapping[str, Any]) -> 
 
 
 def check_allowlist(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    for where, instance_type in instance_types(resource):
-        problem = _type_problem(where, instance_type, config)
+    found, by_attributes = cap.instance_types(resource)
+    for choice in found:
+        problem = _type_problem(choice.where, choice.instance_type, config)
         if problem:
             yield problem
+    for where in by_attributes:
+        yield (f"{where} lets EC2 pick any instance type with matching attributes, GPU "
+               "families outside this environment's allowlist included; name the instance "
+               "types, or cap acceleratorCount.max at 0")
 
 
 def _named_outside_catalog(requirements: Iterable[Mapping[str, Any]],
@@ -141,11 +124,7 @@ GPU_INSTANCE_ALLOWLIST = Rule(
     name="gpu-instance-allowlist",
     description="GPU instance types are limited to the families this environment allows.",
     checks={
-        **dict.fromkeys(
-            (LAUNCH_TEMPLATE, INSTANCE, ASG, *ENDPOINT_CONFIGS, NODE_GROUP, EKS_CLUSTER,
-             EKS_MANAGED_NODE_GROUP, EKS_NODE_GROUP, EKS_NODE_GROUP_V2),
-            check_allowlist,
-        ),
+        **dict.fromkeys(cap.NAMES_INSTANCE_TYPES, check_allowlist),
         NODE_POOL: check_nodepool_allowlist,
     },
     config={
@@ -211,10 +190,10 @@ MODEL_FITS_GPU_MEMORY = Rule(
         "overhead in GPU memory (components/sizing.py)."
     ),
     checks=dict.fromkeys(
-        (LAUNCH_TEMPLATE, INSTANCE, ASG, *ENDPOINT_CONFIGS, NODE_GROUP, EKS_CLUSTER,
-         EKS_MANAGED_NODE_GROUP, EKS_NODE_GROUP, EKS_NODE_GROUP_V2, NODE_POOL, NODE_CLASS,
-         INFERENCE_COMPONENT, "aws:sagemaker/model:Model", "aws:ecs/service:Service",
-         "aws:ecs/taskDefinition:TaskDefinition", "kubernetes:apps/v1:Deployment",
+        (*cap.NAMES_INSTANCE_TYPES, NODE_POOL, NODE_CLASS, INFERENCE_COMPONENT,
+         "aws:sagemaker/model:Model", "aws-native:sagemaker:Model", "aws:ecs/service:Service",
+         "aws-native:ecs:Service", "aws:ecs/taskDefinition:TaskDefinition",
+         "aws-native:ecs:TaskDefinition", "kubernetes:apps/v1:Deployment",
          "kubernetes:apps/v1:StatefulSet"),
         check_fits,
     ),
@@ -225,49 +204,70 @@ MODEL_FITS_GPU_MEMORY = Rule(
 # imdsv2-required
 
 
+#: type -> path of its metadata options. A launch template or instance without them gets the
+#: account/AMI default, which is httpTokens=optional unless changed: IMDSv1 stays reachable, so
+#: the setting must be explicit.
+#: https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html
+METADATA_OPTIONS = {
+    LAUNCH_TEMPLATE: ("metadataOptions",),
+    INSTANCE: ("metadataOptions",),
+    cap.SPOT_INSTANCE_REQUEST: ("metadataOptions",),
+    cap.LAUNCH_CONFIGURATION: ("metadataOptions",),
+    cap.NATIVE_LAUNCH_TEMPLATE: ("launchTemplateData", "metadataOptions"),
+    cap.NATIVE_INSTANCE: ("metadataOptions",),
+    cap.NATIVE_LAUNCH_CONFIGURATION: ("metadataOptions",),
+}
+ACCOUNT_IMDS_DEFAULTS = "aws:ec2/instanceMetadataDefaults:InstanceMetadataDefaults"
+
+
 def check_launch_template_imds(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    # A launch template without metadataOptions gets the account/AMI default, which is
-    # httpTokens=optional unless changed: IMDSv1 stays reachable. Require it explicitly.
-    # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html
-    tokens = get(resource.props, "metadataOptions", "httpTokens")
+    path = METADATA_OPTIONS[resource.type]
+    where = ".".join(path)
+    options = map_at(resource.props, *path)
+    tokens = string_at(options, "httpTokens")
     if tokens != "required":
-        yield (f"metadataOptions.httpTokens is {tokens or 'unset'}; set it to 'required' so "
-               "instance credentials are only reachable with IMDSv2 session tokens")
-    yield from _hop_limit(get(resource.props, "metadataOptions", "httpPutResponseHopLimit"),
-                          "metadataOptions.httpPutResponseHopLimit", config)
+        yield (f"{where}.httpTokens is {tokens or 'unset'}; set it to 'required' so instance "
+               "credentials are only reachable with IMDSv2 session tokens")
+    yield from _hop_limit(options, "httpPutResponseHopLimit", f"{where}.httpPutResponseHopLimit",
+                          config)
+
+
+def check_account_imds_defaults(resource: Resource, config: Mapping[str, Any]
+                                ) -> Iterable[str]:
+    tokens = string_at(resource.props, "httpTokens")
+    if tokens not in (None, "required", "no-preference"):
+        yield (f"httpTokens is {tokens}; an account default must not allow IMDSv1 (set "
+               "'required')")
+    yield from _hop_limit(resource.props, "httpPutResponseHopLimit", "httpPutResponseHopLimit",
+                          config)
 
 
 def check_node_class_imds(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
     # Karpenter's EC2NodeClass defaults metadataOptions.httpTokens to "required" (CRD default),
     # so only an explicit other value is a violation.
     # https://karpenter.sh/docs/concepts/nodeclasses/#specmetadataoptions
-    tokens = get(resource.props, "spec", "metadataOptions", "httpTokens")
+    options = map_at(resource.props, "spec", "metadataOptions")
+    tokens = string_at(options, "httpTokens")
     if tokens is not None and tokens != "required":
         yield (f"spec.metadataOptions.httpTokens is {tokens}; set it to 'required' so node "
                "credentials are only reachable with IMDSv2 session tokens")
-    yield from _hop_limit(get(resource.props, "spec", "metadataOptions",
-                              "httpPutResponseHopLimit"),
+    yield from _hop_limit(options, "httpPutResponseHopLimit",
                           "spec.metadataOptions.httpPutResponseHopLimit", config)
 
 
-def _hop_limit(value: Any, where: str, config: Mapping[str, Any]) -> Iterable[str]:
+def _hop_limit(holder: Any, key: str, where: str, config: Mapping[str, Any]) -> Iterable[str]:
     limit = int(config["maxHopLimit"])
-    if isinstance(value, (int, float)) and value > limit:
+    value = number_at(holder, key)
+    if value is not None and value > limit:
         yield (f"{where} is {value:g}; at most {limit} keeps pods from reaching the node's "
                "instance credentials")
-
-
-def check_instance_imds(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    tokens = get(resource.props, "metadataOptions", "httpTokens")
-    if tokens != "required":
-        yield (f"metadataOptions.httpTokens is {tokens or 'unset'}; set it to 'required'")
 
 
 def check_eks_cluster_imds(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
     # pulumi_eks builds its own launch template for the default node group; offline it is
     # opaque, so the component must simply not create one (skipDefaultNodeGroup).
-    if as_bool(get(resource.props, "skipDefaultNodeGroup")) is not True and \
-            not as_bool(get(resource.props, "autoMode", "enabled")):
+    if boolean_at(resource.props, "skipDefaultNodeGroup") is not True and \
+            not boolean_at(resource.props, "autoMode", "enabled"):
         yield ("skipDefaultNodeGroup is not true: the component's default node group uses a "
                "launch template this pack cannot inspect before `pulumi up`; use managed node "
                "groups with an explicit IMDSv2 launch template")
@@ -275,10 +275,11 @@ def check_eks_cluster_imds(resource: Resource, config: Mapping[str, Any]) -> Ite
 
 IMDSV2_REQUIRED = Rule(
     name="imdsv2-required",
-    description="Launch templates and Karpenter EC2NodeClasses require IMDSv2 session tokens.",
+    description="Launch templates, instances and Karpenter EC2NodeClasses require IMDSv2 "
+                "session tokens.",
     checks={
-        LAUNCH_TEMPLATE: check_launch_template_imds,
-        INSTANCE: check_instance_imds,
+        **dict.fromkeys(METADATA_OPTIONS, check_launch_template_imds),
+        ACCOUNT_IMDS_DEFAULTS: check_account_imds_defaults,
         NODE_CLASS: check_node_class_imds,
         EKS_CLUSTER: check_eks_cluster_imds,
     },

@@ -1,64 +1,86 @@
-"""`private-by-default` and `encryption-at-rest`.
+"""`private-by-default` and `compute-no-public-ip`.
 
 Private: the EKS API endpoint is private (or CIDR-restricted) where the environment requires it,
-load balancers are internal unless the environment allows public ones, no security group admits
-0.0.0.0/0 except HTTPS to an allowed public load balancer, and serving capacity never gets a
-public IP. Subnet *ids* are unknown until `pulumi up` (and awsx's subnets are opaque offline), so
-"private subnets only" is checked through the public-IP switches every launch path has.
+load balancers are internal unless the environment allows public ones, no security group rule
+admits the internet except HTTPS (443 alone) to an allowed public load balancer, and SageMaker
+models run in the VPC.
 
-Encryption: EBS (launch templates, EC2NodeClasses, volumes, managed node groups), the SageMaker
-endpoint's ML storage volume (KMS, except on instance-store types where SageMaker forbids a key and
-the hardware encrypts), EKS secrets envelope encryption, and CloudWatch log groups.
+No public IPs: every way compute can get a public address (instances, launch templates and
+configurations, spot requests and fleets, ECS tasks, Karpenter nodes, pulumi_eks nodes, an
+Elastic IP on an instance) keeps it off. Subnet *ids* are unknown until `pulumi up` (and awsx's
+subnets are opaque offline), so "private subnets only" is checked through these switches.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from policies.rules import _capacity as cap
 from policies.rules._framework import (
-    ENDPOINT_CONFIGS,
+    Malformed,
     Resource,
     Rule,
-    as_bool,
-    as_number,
-    family_of,
+    boolean_at,
     get,
     is_map,
-    items,
+    items_at,
+    map_at,
+    number_at,
+    string_at,
 )
 
 ANY_IPV4, ANY_IPV6 = "0.0.0.0/0", "::/0"
 
 # ------------------------------------------------------------------------------------------
-# private-by-default
+# the internet, in CIDRs
 
 
-def _public_cidrs_open(cidrs: Any) -> bool:
-    values = [str(c) for c in items(cidrs)]
-    return not values or ANY_IPV4 in values or ANY_IPV6 in values
+def is_internet(cidr: Any, where: str) -> bool:
+    """A CIDR that reaches the internet at large: wider than a /8 (IPv4) or a /16 (IPv6) and
+    not wholly private/reserved. `0.0.0.0/0` and `::/0` are; so are `0.0.0.0/1` and
+    `128.0.0.0/1`, which a rule could use to dodge a literal match. A public /24 (an office's
+    range) is not, nor is `fc00::/7` (unique local)."""
+    if not isinstance(cidr, str):
+        raise Malformed(where, cidr, "a CIDR block")
+    try:
+        net = ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        raise Malformed(where, cidr, "a CIDR block") from None
+    widest = 8 if net.version == 4 else 16
+    return net.prefixlen < widest and not net.is_private
+
+
+# ------------------------------------------------------------------------------------------
+# private-by-default: API endpoints and load balancers
+
+
+def _public_cidrs_open(cidrs: list[Any], where: str) -> bool:
+    return not cidrs or any(is_internet(c, f"{where}[{i}]") for i, c in enumerate(cidrs))
 
 
 def check_eks_component_endpoint(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
     # pulumi_eks defaults endpointPublicAccess to true (Cluster input docs).
     p = resource.props
-    yield from _endpoint(as_bool(get(p, "endpointPublicAccess")), get(p, "publicAccessCidrs"),
-                         "endpointPublicAccess", config)
-    if as_bool(get(p, "nodeAssociatePublicIpAddress")) is True:
-        yield "nodeAssociatePublicIpAddress is true; nodes must not get public IPs"
+    yield from _endpoint(boolean_at(p, "endpointPublicAccess"), items_at(p, "publicAccessCidrs"),
+                         "endpointPublicAccess", "publicAccessCidrs", config)
 
 
 def check_eks_cluster_endpoint(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    vpc = get(resource.props, "vpcConfig", default={})
-    yield from _endpoint(as_bool(get(vpc, "endpointPublicAccess")), get(vpc, "publicAccessCidrs"),
-                         "vpcConfig.endpointPublicAccess", config)
+    key = "resourcesVpcConfig" if resource.type.startswith("aws-native:") else "vpcConfig"
+    vpc = map_at(resource.props, key)
+    yield from _endpoint(boolean_at(vpc, "endpointPublicAccess"),
+                         items_at(vpc, "publicAccessCidrs"), f"{key}.endpointPublicAccess",
+                         f"{key}.publicAccessCidrs", config)
 
 
-def _endpoint(public: bool | None, cidrs: Any, where: str,
+def _endpoint(public: bool | None, cidrs: list[Any], where: str, cidrs_where: str,
               config: Mapping[str, Any]) -> Iterable[str]:
+    # EKS's CreateCluster default is a public endpoint open to 0.0.0.0/0.
     if not config["requirePrivateClusterEndpoint"] or public is False:
         return
-    if _public_cidrs_open(cidrs):
+    if _public_cidrs_open(cidrs, cidrs_where):
         yield (f"{where} is {'true' if public else 'unset (default true)'} and publicAccessCidrs "
                "allows the whole internet; turn the public endpoint off or restrict it to your "
                "CIDRs")
@@ -67,19 +89,27 @@ def _endpoint(public: bool | None, cidrs: Any, where: str,
 def check_load_balancer(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
     if config["allowPublicLoadBalancers"]:
         return
-    if as_bool(get(resource.props, "internal")) is not True:
+    if resource.type.startswith("aws-native:"):
+        scheme = string_at(resource.props, "scheme")
+        if scheme != "internal":
+            yield (f"scheme is {scheme or 'unset (default internet-facing)'}: this environment "
+                   "allows only internal load balancers; set scheme=internal (or "
+                   "allowPublicLoadBalancers in the policy config)")
+        return
+    if boolean_at(resource.props, "internal") is not True:
         yield ("internal is not true: this environment allows only internal load balancers; "
                "set internal=true (or allowPublicLoadBalancers in the policy config)")
 
 
 def check_k8s_service(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    if config["allowPublicLoadBalancers"] or get(resource.props, "spec", "type") != "LoadBalancer":
+    if config["allowPublicLoadBalancers"] or \
+            string_at(resource.props, "spec", "type") != "LoadBalancer":
         return
-    annotations = get(resource.props, "metadata", "annotations", default={})
+    annotations = map_at(resource.props, "metadata", "annotations")
     # AWS Load Balancer Controller annotations:
     # https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations/
-    scheme = get(annotations, "service.beta.kubernetes.io/aws-load-balancer-scheme")
-    legacy = as_bool(get(annotations, "service.beta.kubernetes.io/aws-load-balancer-internal"))
+    scheme = string_at(annotations, "service.beta.kubernetes.io/aws-load-balancer-scheme")
+    legacy = boolean_at(annotations, "service.beta.kubernetes.io/aws-load-balancer-internal")
     if scheme != "internal" and legacy is not True:
         yield ("Service of type LoadBalancer is internet-facing; annotate "
                "service.beta.kubernetes.io/aws-load-balancer-scheme: internal")
@@ -88,68 +118,11 @@ def check_k8s_service(resource: Resource, config: Mapping[str, Any]) -> Iterable
 def check_k8s_ingress(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
     if config["allowPublicLoadBalancers"]:
         return
-    scheme = get(resource.props, "metadata", "annotations", "alb.ingress.kubernetes.io/scheme")
+    scheme = string_at(resource.props, "metadata", "annotations",
+                       "alb.ingress.kubernetes.io/scheme")
     if scheme != "internal":
         yield ("Ingress ALB scheme is not internal; annotate alb.ingress.kubernetes.io/scheme: "
                "internal")
-
-
-def _open_rule(where: str, cidrs: list[str], protocol: Any, from_port: Any, to_port: Any,
-               config: Mapping[str, Any]) -> Iterable[str]:
-    open_to = [c for c in cidrs if c in (ANY_IPV4, ANY_IPV6)]
-    if not open_to:
-        return
-    https = (str(protocol) in ("tcp", "6") and as_number(from_port) == 443
-             and as_number(to_port) == 443)
-    if https and config["allowPublicLoadBalancers"]:
-        return
-    ports = f"{as_number(from_port) or 0:g}-{as_number(to_port) or 0:g}"
-    yield (f"{where} admits {', '.join(open_to)} on {protocol} {ports}; only HTTPS (443) to an "
-           "allowed public load balancer may be open to the internet")
-
-
-def check_security_group(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    for i, rule in enumerate(items(get(resource.props, "ingress"))):
-        cidrs = [str(c) for c in items(get(rule, "cidrBlocks")) + items(get(rule,
-                                                                             "ipv6CidrBlocks"))]
-        yield from _open_rule(f"ingress[{i}]", cidrs, get(rule, "protocol"),
-                              get(rule, "fromPort"), get(rule, "toPort"), config)
-
-
-def check_security_group_rule(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    p = resource.props
-    if get(p, "type") != "ingress":
-        return
-    cidrs = [str(c) for c in items(get(p, "cidrBlocks")) + items(get(p, "ipv6CidrBlocks"))]
-    yield from _open_rule("rule", cidrs, get(p, "protocol"), get(p, "fromPort"),
-                          get(p, "toPort"), config)
-
-
-def check_ingress_rule(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    p = resource.props
-    cidrs = [str(c) for c in (get(p, "cidrIpv4"), get(p, "cidrIpv6")) if c]
-    yield from _open_rule("rule", cidrs, get(p, "ipProtocol"), get(p, "fromPort"),
-                          get(p, "toPort"), config)
-
-
-def check_launch_template_public_ip(resource: Resource,
-                                    config: Mapping[str, Any]) -> Iterable[str]:
-    for i, nic in enumerate(items(get(resource.props, "networkInterfaces"))):
-        if as_bool(get(nic, "associatePublicIpAddress")) is True:
-            yield (f"networkInterfaces[{i}].associatePublicIpAddress is true; serving capacity "
-                   "runs in private subnets without public IPs")
-
-
-def check_ecs_service_public_ip(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    if as_bool(get(resource.props, "networkConfiguration", "assignPublicIp")) is True:
-        yield ("networkConfiguration.assignPublicIp is true; serving tasks run in private "
-               "subnets without public IPs")
-
-
-def check_node_class_public_ip(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    if as_bool(get(resource.props, "spec", "associatePublicIPAddress")) is True:
-        yield ("spec.associatePublicIPAddress is true; GPU nodes run in private subnets without "
-               "public IPs")
 
 
 def check_sagemaker_model_vpc(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
@@ -158,26 +131,123 @@ def check_sagemaker_model_vpc(resource: Resource, config: Mapping[str, Any]) -> 
                "own internet access; give it the private subnets and a security group")
 
 
+# ------------------------------------------------------------------------------------------
+# private-by-default: security group ingress
+
+
+def _port(value: Any, where: str) -> int | None:
+    number = number_at({"v": value}, "v") if value is not None else None
+    if number is None:
+        return None
+    if number != int(number) or not -1 <= number <= 65535:
+        raise Malformed(where, value, "a port number (-1 to 65535)")
+    return int(number)
+
+
+def _all_ports(protocol: str) -> bool:
+    return protocol.lower() in ("-1", "all")
+
+
+def _open_rule(where: str, cidrs: list[tuple[str, Any]], protocol: Any, from_port: Any,
+               to_port: Any, config: Mapping[str, Any]) -> Iterable[str]:
+    open_to = [str(c) for w, c in cidrs if is_internet(c, w)]
+    if not open_to:
+        return
+    if protocol is None or isinstance(protocol, bool) or not isinstance(protocol, (str, int,
+                                                                                   float)):
+        raise Malformed(f"{where}.protocol", protocol, "a protocol (tcp, udp, icmp, -1, ...)")
+    proto = str(int(protocol)) if isinstance(protocol, float) and protocol == int(protocol) \
+        else str(protocol)
+    low, high = _port(from_port, f"{where}.fromPort"), _port(to_port, f"{where}.toPort")
+    # Only TCP 443 alone: a range that spans 443 (400-500) opens every other port in it too.
+    https = proto.lower() in ("tcp", "6") and low == 443 and high == 443
+    if https and config["allowPublicLoadBalancers"]:
+        return
+    ports = "all ports" if _all_ports(proto) else f"{_fmt(low)}-{_fmt(high)}"
+    yield (f"{where} admits {', '.join(open_to)} on {proto} {ports}; only HTTPS (443 alone) to "
+           "an allowed public load balancer may be open to the internet")
+
+
+def _fmt(port: int | None) -> str:
+    return "?" if port is None else str(port)
+
+
+def _aws_rule_cidrs(rule: Any, where: str) -> list[tuple[str, Any]]:
+    out = []
+    for key in ("cidrBlocks", "ipv6CidrBlocks"):
+        out += [(f"{where}.{key}[{i}]", c) for i, c in enumerate(items_at(rule, key))]
+    return out
+
+
+def check_security_group(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    for i, rule in enumerate(items_at(resource.props, "ingress")):
+        where = f"ingress[{i}]"
+        yield from _open_rule(where, _aws_rule_cidrs(rule, where), get(rule, "protocol"),
+                              get(rule, "fromPort"), get(rule, "toPort"), config)
+
+
+def check_security_group_rule(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    p = resource.props
+    if string_at(p, "type") != "ingress":
+        return
+    yield from _open_rule("rule", _aws_rule_cidrs(p, "rule"), get(p, "protocol"),
+                          get(p, "fromPort"), get(p, "toPort"), config)
+
+
+def check_ingress_rule(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    p = resource.props
+    cidrs = [(k, get(p, k)) for k in ("cidrIpv4", "cidrIpv6") if get(p, k) is not None]
+    yield from _open_rule("rule", cidrs, get(p, "ipProtocol"), get(p, "fromPort"),
+                          get(p, "toPort"), config)
+
+
+def _native_rule(rule: Any, where: str, config: Mapping[str, Any]) -> Iterable[str]:
+    cidrs = [(f"{where}.{k}", get(rule, k)) for k in ("cidrIp", "cidrIpv6")
+             if get(rule, k) is not None]
+    yield from _open_rule(where, cidrs, get(rule, "ipProtocol"), get(rule, "fromPort"),
+                          get(rule, "toPort"), config)
+
+
+def check_native_security_group(resource: Resource, config: Mapping[str, Any]
+                                ) -> Iterable[str]:
+    for i, rule in enumerate(items_at(resource.props, "securityGroupIngress")):
+        yield from _native_rule(rule, f"securityGroupIngress[{i}]", config)
+
+
+def check_native_ingress(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    yield from _native_rule(resource.props, "rule", config)
+
+
+SECURITY_GROUPS = {
+    "aws:ec2/securityGroup:SecurityGroup": check_security_group,
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": check_security_group,
+    "aws:ec2/securityGroupRule:SecurityGroupRule": check_security_group_rule,
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": check_ingress_rule,
+    "aws-native:ec2:SecurityGroup": check_native_security_group,
+    "aws-native:ec2:SecurityGroupIngress": check_native_ingress,
+}
+
+LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer",
+                  "aws:elb/loadBalancer:LoadBalancer",
+                  "aws-native:elasticloadbalancingv2:LoadBalancer",
+                  "aws-native:elasticloadbalancing:LoadBalancer")
+
 PRIVATE_BY_DEFAULT = Rule(
     name="private-by-default",
     description=(
-        "EKS API, load balancers, security groups and serving capacity are private unless the "
+        "EKS API, load balancers, security groups and SageMaker models are private unless the "
         "environment allows otherwise."
     ),
     checks={
         "eks:index:Cluster": check_eks_component_endpoint,
         "aws:eks/cluster:Cluster": check_eks_cluster_endpoint,
-        "aws:lb/loadBalancer:LoadBalancer": check_load_balancer,
-        "aws:alb/loadBalancer:LoadBalancer": check_load_balancer,
+        "aws-native:eks:Cluster": check_eks_cluster_endpoint,
+        **dict.fromkeys(LOAD_BALANCERS, check_load_balancer),
         "kubernetes:core/v1:Service": check_k8s_service,
         "kubernetes:networking.k8s.io/v1:Ingress": check_k8s_ingress,
-        "aws:ec2/securityGroup:SecurityGroup": check_security_group,
-        "aws:ec2/securityGroupRule:SecurityGroupRule": check_security_group_rule,
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": check_ingress_rule,
-        "aws:ec2/launchTemplate:LaunchTemplate": check_launch_template_public_ip,
-        "aws:ecs/service:Service": check_ecs_service_public_ip,
-        "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass": check_node_class_public_ip,
+        **SECURITY_GROUPS,
         "aws:sagemaker/model:Model": check_sagemaker_model_vpc,
+        "aws-native:sagemaker:Model": check_sagemaker_model_vpc,
     },
     config={
         "requirePrivateClusterEndpoint": {
@@ -194,97 +264,78 @@ PRIVATE_BY_DEFAULT = Rule(
 )
 
 # ------------------------------------------------------------------------------------------
-# encryption-at-rest
+# compute-no-public-ip
+
+_PRIVATE = "compute runs in private subnets without public IPs"
 
 
-def _ebs_mappings(mappings: Any, where: str) -> Iterable[str]:
-    for i, m in enumerate(items(mappings)):
-        ebs = get(m, "ebs")
-        if is_map(ebs) and as_bool(get(ebs, "encrypted")) is not True:
-            yield f"{where}[{i}] ({get(m, 'deviceName', default='?')}): ebs.encrypted is not true"
+def _flag(holder: Any, key: str, where: str) -> Iterable[str]:
+    if boolean_at(holder, key) is True:
+        yield f"{where} is true; {_PRIVATE}"
 
 
-def check_launch_template_ebs(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    yield from _ebs_mappings(get(resource.props, "blockDeviceMappings"), "blockDeviceMappings")
+def _interfaces(holder: Any, base: str) -> Iterable[str]:
+    for i, nic in enumerate(items_at(holder, "networkInterfaces")):
+        yield from _flag(nic, "associatePublicIpAddress",
+                         f"{base}networkInterfaces[{i}].associatePublicIpAddress")
 
 
-def check_node_class_ebs(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    yield from _ebs_mappings(get(resource.props, "spec", "blockDeviceMappings"),
-                             "spec.blockDeviceMappings")
+def check_public_ip(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
+    p, t = resource.props, resource.type
+    if t in (cap.INSTANCE, cap.SPOT_INSTANCE_REQUEST, cap.LAUNCH_CONFIGURATION,
+             cap.NATIVE_LAUNCH_CONFIGURATION):
+        yield from _flag(p, "associatePublicIpAddress", "associatePublicIpAddress")
+    if t in (cap.LAUNCH_TEMPLATE, cap.NATIVE_INSTANCE):
+        yield from _interfaces(p, "")
+    if t == cap.NATIVE_LAUNCH_TEMPLATE:
+        yield from _interfaces(map_at(p, "launchTemplateData"), "launchTemplateData.")
+    if t == cap.SPOT_FLEET_REQUEST:
+        for i, spec in enumerate(items_at(p, "launchSpecifications")):
+            yield from _flag(spec, "associatePublicIpAddress",
+                             f"launchSpecifications[{i}].associatePublicIpAddress")
+    if t == cap.NATIVE_SPOT_FLEET:
+        data = map_at(p, "spotFleetRequestConfigData")
+        for i, spec in enumerate(items_at(data, "launchSpecifications")):
+            yield from _interfaces(spec,
+                                   f"spotFleetRequestConfigData.launchSpecifications[{i}].")
+    if t == "aws:ecs/service:Service":
+        yield from _flag(map_at(p, "networkConfiguration"), "assignPublicIp",
+                         "networkConfiguration.assignPublicIp")
+    if t == "aws-native:ecs:Service":
+        value = string_at(p, "networkConfiguration", "awsvpcConfiguration", "assignPublicIp")
+        if value == "ENABLED":
+            yield f"networkConfiguration.awsvpcConfiguration.assignPublicIp is ENABLED; {_PRIVATE}"
+        elif value not in (None, "DISABLED"):
+            raise Malformed("networkConfiguration.awsvpcConfiguration.assignPublicIp", value,
+                            "ENABLED or DISABLED")
+    if t == cap.NODE_CLASS:
+        yield from _flag(map_at(p, "spec"), "associatePublicIPAddress",
+                         "spec.associatePublicIPAddress")
+    if t == cap.EKS_CLUSTER:
+        yield from _flag(p, "nodeAssociatePublicIpAddress", "nodeAssociatePublicIpAddress")
+    if t in (cap.EKS_NODE_GROUP, cap.EKS_NODE_GROUP_V2):
+        yield from _flag(p, "nodeAssociatePublicIpAddress", "nodeAssociatePublicIpAddress")
+    if t in EIPS:
+        key = "instanceId" if t.startswith("aws-native:") else "instance"
+        if get(p, key) is not None:
+            yield f"{key} is set: an Elastic IP on an instance is a public IP; {_PRIVATE}"
 
 
-def check_volume(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    if as_bool(get(resource.props, "encrypted")) is not True:
-        yield "encrypted is not true"
+EIPS = ("aws:ec2/eip:Eip", "aws:ec2/eipAssociation:EipAssociation", "aws-native:ec2:Eip",
+        "aws-native:ec2:EipAssociation")
 
+PUBLIC_IP_TYPES = (cap.INSTANCE, cap.SPOT_INSTANCE_REQUEST, cap.LAUNCH_CONFIGURATION,
+                   cap.LAUNCH_TEMPLATE, cap.SPOT_FLEET_REQUEST, cap.NATIVE_INSTANCE,
+                   cap.NATIVE_LAUNCH_CONFIGURATION, cap.NATIVE_LAUNCH_TEMPLATE,
+                   cap.NATIVE_SPOT_FLEET, "aws:ecs/service:Service", "aws-native:ecs:Service",
+                   cap.NODE_CLASS, cap.EKS_CLUSTER, cap.EKS_NODE_GROUP, cap.EKS_NODE_GROUP_V2,
+                   *EIPS)
 
-def check_node_group_disk(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    # Without a launch template EKS creates the root volume from diskSize with the account's
-    # default encryption setting, which this pack cannot see.
-    if not is_map(get(resource.props, "launchTemplate")):
-        yield ("no launchTemplate: the root volume's encryption is the account default; use a "
-               "launch template with an encrypted EBS root volume")
-
-
-#: GPU families whose every size has NVMe instance storage. Instance store volumes are encrypted
-#: by a hardware module, and SageMaker rejects a KmsKeyId for such types ("If you specify a value
-#: for KmsKeyId when using any nitro-based instances with local storage, the call to
-#: CreateEndpointConfig fails"):
-#: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html and
-#: https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html#ac_instance-store
-LOCAL_NVME_FAMILIES = frozenset({"g4dn", "g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "p5en"})
-
-
-def check_endpoint_config_kms(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    # KmsKeyArn encrypts the ML storage (EBS) volume; instance-store types are encrypted in
-    # hardware and must not set it.
-    types = [str(get(v, "instanceType", default="")) for v in
-             items(get(resource.props, "productionVariants"))]
-    local = [t for t in types if family_of(t) in LOCAL_NVME_FAMILIES]
-    field = "kmsKeyId" if resource.type.startswith("aws-native:") else "kmsKeyArn"
-    key = get(resource.props, field)
-    if local and key:
-        yield (f"{field} is set but {', '.join(local)} use(s) NVMe instance storage, which is "
-               "hardware-encrypted; SageMaker rejects a KMS key for these types: remove it")
-    elif not local and not key:
-        yield f"{field} is unset; encrypt the endpoint's ML storage volumes with a KMS key"
-
-
-def check_eks_component_secrets(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    if not get(resource.props, "encryptionConfigKeyArn"):
-        yield ("encryptionConfigKeyArn is unset; envelope-encrypt Kubernetes secrets with a "
-               "KMS key")
-
-
-def check_eks_cluster_secrets(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    enc = get(resource.props, "encryptionConfig", default={})
-    if "secrets" not in [str(r) for r in items(get(enc, "resources"))] or \
-            not get(enc, "provider", "keyArn"):
-        yield ("encryptionConfig does not encrypt 'secrets' with a KMS key; envelope-encrypt "
-               "Kubernetes secrets")
-
-
-def check_log_group(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    if not get(resource.props, "kmsKeyId"):
-        yield "kmsKeyId is unset; encrypt the log group with a KMS key"
-
-
-ENCRYPTION_AT_REST = Rule(
-    name="encryption-at-rest",
-    description=(
-        "EBS volumes, SageMaker endpoint volumes, EKS secrets and log groups are encrypted "
-        "at rest."
-    ),
-    checks={
-        "aws:ec2/launchTemplate:LaunchTemplate": check_launch_template_ebs,
-        "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass": check_node_class_ebs,
-        "aws:ebs/volume:Volume": check_volume,
-        "aws:eks/nodeGroup:NodeGroup": check_node_group_disk,
-        **dict.fromkeys(ENDPOINT_CONFIGS, check_endpoint_config_kms),
-        "eks:index:Cluster": check_eks_component_secrets,
-        "aws:eks/cluster:Cluster": check_eks_cluster_secrets,
-        "aws:cloudwatch/logGroup:LogGroup": check_log_group,
-    },
+COMPUTE_NO_PUBLIC_IP = Rule(
+    name="compute-no-public-ip",
+    description="No instance, launch template, ECS task, Karpenter node or Elastic IP gives "
+                "compute a public IP address.",
+    checks=dict.fromkeys(PUBLIC_IP_TYPES, check_public_ip),
 )
 
-RULES = [ENCRYPTION_AT_REST, PRIVATE_BY_DEFAULT]
+RULES = [PRIVATE_BY_DEFAULT, COMPUTE_NO_PUBLIC_IP]
