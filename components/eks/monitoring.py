@@ -44,6 +44,7 @@ from components.eks.serving import (
 )
 from components.facts.images import VLLM
 from components.gateway import monitoring as gateway_monitoring
+from components.kms import via_service_key_policy
 from components.tags import Naming
 
 Monitoring = Literal["kube-prometheus-stack", "amp"]
@@ -448,23 +449,11 @@ def alerts_publish_policy(*, topic_arn: str, key_arn: str, region: str) -> dict[
 
 
 def workspace_key_policy(*, account: str, partition: str, region: str) -> dict[str, Any]:
-    """Key of the AMP workspace: the account administers it (and delegates to IAM); every
-    principal of this account may use it, but only through AMP in this region (the pattern of
-    AWS-managed service keys: `kms:ViaService` + `kms:CallerAccount`), so writers and queriers
-    need no KMS permissions of their own and nothing else can use the key.
-    https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
+    """Key of the AMP workspace, usable by this account's principals through AMP only, so the
+    Prometheus writer and KEDA's querier need no KMS permission of their own.
     https://docs.aws.amazon.com/prometheus/latest/userguide/encryption-at-rest-Amazon-Service-Prometheus.html"""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "AccountAdministration", "Effect": "Allow",
-         "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-         "Action": "kms:*", "Resource": "*"},
-        {"Sid": "UseThroughAmpOnly", "Effect": "Allow", "Principal": {"AWS": "*"},
-         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                    "kms:DescribeKey", "kms:CreateGrant"],
-         "Resource": "*",
-         "Condition": {"StringEquals": {"kms:CallerAccount": account,
-                                        "kms:ViaService": f"aps.{region}.amazonaws.com"}}},
-    ]}
+    return via_service_key_policy(account=account, partition=partition,
+                                  via_service=f"aps.{region}.amazonaws.com")
 
 
 def remote_write_policy(workspace_arn: str) -> dict[str, Any]:

@@ -39,6 +39,10 @@ FLEET = "aws:ec2/fleet:Fleet"
 ASG = "aws:autoscaling/group:Group"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+CAPACITY_RESERVATION = "aws:ec2/capacityReservation:CapacityReservation"
+CAPACITY_BLOCK = "aws:ec2/capacityBlockReservation:CapacityBlockReservation"
+DEDICATED_HOST = "aws:ec2/dedicatedHost:DedicatedHost"
+NOTEBOOK = "aws:sagemaker/notebookInstance:NotebookInstance"
 # aws-native
 NATIVE_LAUNCH_TEMPLATE = "aws-native:ec2:LaunchTemplate"
 NATIVE_LAUNCH_CONFIGURATION = "aws-native:autoscaling:LaunchConfiguration"
@@ -48,6 +52,9 @@ NATIVE_FLEET = "aws-native:ec2:Ec2Fleet"
 NATIVE_ASG = "aws-native:autoscaling:AutoScalingGroup"
 NATIVE_NODE_GROUP = "aws-native:eks:Nodegroup"
 NATIVE_ENDPOINT_CONFIG = "aws-native:sagemaker:EndpointConfig"
+NATIVE_CAPACITY_RESERVATION = "aws-native:ec2:CapacityReservation"
+NATIVE_HOST = "aws-native:ec2:Host"
+NATIVE_NOTEBOOK = "aws-native:sagemaker:NotebookInstance"
 # pulumi_eks components (their children are opaque offline; their own inputs are not)
 EKS_CLUSTER = "eks:index:Cluster"
 EKS_MANAGED_NODE_GROUP = "eks:index:ManagedNodeGroup"
@@ -63,14 +70,24 @@ TEMPLATES = (LAUNCH_TEMPLATE, LAUNCH_CONFIGURATION, NATIVE_LAUNCH_TEMPLATE,
 
 ENDPOINT_CONFIGS = (ENDPOINT_CONFIG, NATIVE_ENDPOINT_CONFIG)
 
+RESERVATIONS = (CAPACITY_RESERVATION, NATIVE_CAPACITY_RESERVATION, CAPACITY_BLOCK,
+                DEDICATED_HOST, NATIVE_HOST)
+"""Capacity billed whether or not an instance runs on it."""
+
 CAPACITY = (INSTANCE, SPOT_INSTANCE_REQUEST, SPOT_FLEET_REQUEST, FLEET, ASG, NODE_GROUP,
             ENDPOINT_CONFIG, NATIVE_INSTANCE, NATIVE_SPOT_FLEET, NATIVE_FLEET, NATIVE_ASG,
             NATIVE_NODE_GROUP, NATIVE_ENDPOINT_CONFIG, EKS_CLUSTER, EKS_MANAGED_NODE_GROUP,
-            EKS_NODE_GROUP, EKS_NODE_GROUP_V2)
+            EKS_NODE_GROUP, EKS_NODE_GROUP_V2, *RESERVATIONS)
 """Resources that launch (and bill) instances; Karpenter NodePools are priced separately."""
 
-NAMES_INSTANCE_TYPES = (*TEMPLATES, *CAPACITY)
+NOTEBOOKS = (NOTEBOOK, NATIVE_NOTEBOOK)
+
+NAMES_INSTANCE_TYPES = (*TEMPLATES, *CAPACITY, *NOTEBOOKS)
 """Every AWS/pulumi_eks type whose inputs name EC2 instance types."""
+
+UNPRICED = (CAPACITY_BLOCK, DEDICATED_HOST, NATIVE_HOST)
+"""Capacity whose price the facts catalog does not hold (Capacity Blocks for ML are sold at
+their own upfront rate, Dedicated Hosts at a per-host rate): GPU ones cannot be bounded."""
 
 SCALABLE_TARGETS = ("aws:appautoscaling/target:Target",
                     "aws-native:applicationautoscaling:ScalableTarget")
@@ -114,6 +131,11 @@ def instance_types(resource: Resource) -> tuple[list[Choice], list[str]]:
              NATIVE_INSTANCE, NATIVE_LAUNCH_CONFIGURATION):
         _add(found, "instanceType", get(p, "instanceType"))
         requirement("", p)
+    elif t in (*RESERVATIONS, *NOTEBOOKS):
+        _add(found, "instanceType", get(p, "instanceType"))
+        family = get(p, "instanceFamily")  # Dedicated Hosts may name a family for mixed sizes
+        if family is not None:
+            _add(found, "instanceFamily", f"{family}.*" if isinstance(family, str) else family)
     elif t == NATIVE_LAUNCH_TEMPLATE:
         _add(found, "launchTemplateData.instanceType", get(p, "launchTemplateData",
                                                            "instanceType"))
@@ -192,8 +214,10 @@ def max_count(resource: Resource) -> list[Count]:
             return []
         size = count_at(p, "maxSize")  # pulumi_eks default node group: maxSize defaults to 2
         return [Count("maxSize", float(size if size is not None else 2))]
-    if t in (INSTANCE, NATIVE_INSTANCE, SPOT_INSTANCE_REQUEST):
-        return [Count("(one instance)", 1.0)]
+    if t in (INSTANCE, NATIVE_INSTANCE, SPOT_INSTANCE_REQUEST, DEDICATED_HOST, NATIVE_HOST):
+        return [Count("(one)", 1.0)]
+    if t in (CAPACITY_RESERVATION, NATIVE_CAPACITY_RESERVATION, CAPACITY_BLOCK):
+        return [Count("instanceCount", float(count_at(p, "instanceCount") or 0))]
     if t in ENDPOINT_CONFIGS:
         return _variant_counts(p)
     if t in (FLEET, NATIVE_FLEET):

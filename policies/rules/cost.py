@@ -122,6 +122,13 @@ def price_capacity(resource: Resource, by_urn: Mapping[str, Resource],
     if resource.type in ENDPOINT_CONFIGS:
         return _price_variants(resource, counts, targets)
     types = [c.instance_type for c in own]
+    if resource.type in cap.UNPRICED:
+        gpu_types = [t for t in types if is_gpu_family(family_of(t))]
+        if gpu_types:
+            return Priced(gpu=True, problems=(
+                f"{', '.join(gpu_types)} on a {resource.type.rsplit(':', 1)[-1]} is billed at a "
+                "rate the facts catalog does not hold",))
+        return Priced()
     if not types:
         templates = _linked_templates(resource, by_urn)
         for template in templates:

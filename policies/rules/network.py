@@ -298,16 +298,18 @@ def check_public_ip(resource: Resource, config: Mapping[str, Any]) -> Iterable[s
         for i, spec in enumerate(items_at(data, "launchSpecifications")):
             yield from _interfaces(spec,
                                    f"spotFleetRequestConfigData.launchSpecifications[{i}].")
-    if t == "aws:ecs/service:Service":
+    if t in ("aws:ecs/service:Service", "aws:ecs/taskSet:TaskSet"):
         yield from _flag(map_at(p, "networkConfiguration"), "assignPublicIp",
                          "networkConfiguration.assignPublicIp")
-    if t == "aws-native:ecs:Service":
-        value = string_at(p, "networkConfiguration", "awsvpcConfiguration", "assignPublicIp")
+    if t in NATIVE_ECS:
+        # CloudFormation spells it awsvpcConfiguration on services, awsVpcConfiguration on task
+        # sets.
+        where = f"networkConfiguration.{NATIVE_ECS[t]}.assignPublicIp"
+        value = string_at(p, "networkConfiguration", NATIVE_ECS[t], "assignPublicIp")
         if value == "ENABLED":
-            yield f"networkConfiguration.awsvpcConfiguration.assignPublicIp is ENABLED; {_PRIVATE}"
+            yield f"{where} is ENABLED; {_PRIVATE}"
         elif value not in (None, "DISABLED"):
-            raise Malformed("networkConfiguration.awsvpcConfiguration.assignPublicIp", value,
-                            "ENABLED or DISABLED")
+            raise Malformed(where, value, "ENABLED or DISABLED")
     if t == cap.NODE_CLASS:
         yield from _flag(map_at(p, "spec"), "associatePublicIPAddress",
                          "spec.associatePublicIPAddress")
@@ -321,13 +323,16 @@ def check_public_ip(resource: Resource, config: Mapping[str, Any]) -> Iterable[s
             yield f"{key} is set: an Elastic IP on an instance is a public IP; {_PRIVATE}"
 
 
+NATIVE_ECS = {"aws-native:ecs:Service": "awsvpcConfiguration",
+              "aws-native:ecs:TaskSet": "awsVpcConfiguration"}
 EIPS = ("aws:ec2/eip:Eip", "aws:ec2/eipAssociation:EipAssociation", "aws-native:ec2:Eip",
         "aws-native:ec2:EipAssociation")
 
 PUBLIC_IP_TYPES = (cap.INSTANCE, cap.SPOT_INSTANCE_REQUEST, cap.LAUNCH_CONFIGURATION,
                    cap.LAUNCH_TEMPLATE, cap.SPOT_FLEET_REQUEST, cap.NATIVE_INSTANCE,
                    cap.NATIVE_LAUNCH_CONFIGURATION, cap.NATIVE_LAUNCH_TEMPLATE,
-                   cap.NATIVE_SPOT_FLEET, "aws:ecs/service:Service", "aws-native:ecs:Service",
+                   cap.NATIVE_SPOT_FLEET, "aws:ecs/service:Service", "aws:ecs/taskSet:TaskSet",
+                   *NATIVE_ECS,
                    cap.NODE_CLASS, cap.EKS_CLUSTER, cap.EKS_NODE_GROUP, cap.EKS_NODE_GROUP_V2,
                    *EIPS)
 

@@ -199,6 +199,7 @@ LLM_STARTUP_TIMEOUTS = Rule(
         **dict.fromkeys(ENDPOINT_CONFIGS, check_endpoint_config),
         "aws-native:sagemaker:InferenceComponent": check_inference_component,
         "aws:ecs/service:Service": check_ecs_service,
+        "aws-native:ecs:Service": check_ecs_service,
         **dict.fromkeys(WORKLOAD_TYPES, check_pod_probes),
     },
     config={

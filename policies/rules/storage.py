@@ -51,6 +51,9 @@ PUBLIC_ACCESS_BLOCKS: Mapping[str, tuple[str, ...]] = {
     "aws:s3/accessPoint:AccessPoint": ("publicAccessBlockConfiguration",),
     "aws-native:s3:Bucket": ("publicAccessBlockConfiguration",),
     "aws-native:s3:AccessPoint": ("publicAccessBlockConfiguration",),
+    "aws:s3control/multiRegionAccessPoint:MultiRegionAccessPoint": ("details",
+                                                                    "publicAccessBlock"),
+    "aws-native:s3:MultiRegionAccessPoint": ("publicAccessBlockConfiguration",),
 }
 
 
@@ -144,6 +147,10 @@ POLICY_DOCUMENTS: Mapping[str, tuple[str, ...]] = {
     "aws-native:s3:BucketPolicy": ("policyDocument",),
     "aws-native:s3:AccessPoint": ("policy",),
     "aws-native:s3:MultiRegionAccessPointPolicy": ("policy",),
+    "aws:s3/filesFileSystemPolicy:FilesFileSystemPolicy": ("policy",),
+    "aws:s3/vectorsVectorBucketPolicy:VectorsVectorBucketPolicy": ("policy",),
+    "aws:s3control/accessGrantsInstanceResourcePolicy:AccessGrantsInstanceResourcePolicy":
+        ("policy",),
 }
 
 #: Condition keys with fixed values that make S3 treat a `*` grant as non-public ("The meaning

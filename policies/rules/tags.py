@@ -4,9 +4,9 @@ The AWS provider's `default_tags` cover most resources at apply time, but not AS
 propagation, Karpenter-launched nodes or aws-native tag lists, and they are invisible in a
 resource's inputs; the house rule is to tag explicitly, and this rule holds the program to it.
 
-Which AWS types take tags is read from the installed pulumi-aws SDK by `scan_taggable` and kept
-in `aws_taggable_types.txt` (a test fails when the installed provider disagrees), so the pack
-needs no provider package at run time.
+Which AWS types take tags is read from the installed pulumi-aws and pulumi-aws-native SDKs by
+`scan_taggable` and kept in `aws_taggable_types.txt` and `aws_native_taggable_types.txt` (a test
+fails when an installed provider disagrees), so the pack needs no provider package at run time.
 """
 
 from __future__ import annotations
@@ -20,17 +20,18 @@ from typing import Any
 from policies.rules._framework import Resource, Rule, tags_of
 
 TAGGABLE_FILE = Path(__file__).with_name("aws_taggable_types.txt")
+NATIVE_TAGGABLE_FILE = Path(__file__).with_name("aws_native_taggable_types.txt")
 
-#: Taggable types outside pulumi-aws that the platforms use: aws-native takes tag lists, and
-#: the remote components apply their `tags` to every child they create.
-OTHER_TAGGABLE = ("aws-native:sagemaker:InferenceComponent", "aws-native:sagemaker:EndpointConfig",
-                  "eks:index:Cluster", "awsx:ec2:Vpc")
+#: Taggable types outside the AWS providers that the platforms use: the remote components apply
+#: their `tags` to every child they create.
+OTHER_TAGGABLE = ("eks:index:Cluster", "awsx:ec2:Vpc")
 
-_TOKEN = re.compile(r"super\(\w+, __self__\).__init__\(\s*'(aws:[^']+)'")
+_TOKEN = re.compile(r"super\(\w+, __self__\).__init__\(\s*'(aws(?:-native)?:[^']+)'")
 
 
 def scan_taggable(pulumi_aws_dir: Path) -> list[str]:
-    """Resource type tokens whose constructor accepts `tags`, from the SDK's generated code."""
+    """Resource type tokens whose constructor accepts `tags`, from the SDK's generated code
+    (pulumi_aws or pulumi_aws_native)."""
     found = set()
     for path in pulumi_aws_dir.rglob("*.py"):
         if path.name.startswith("_"):
@@ -44,7 +45,7 @@ def scan_taggable(pulumi_aws_dir: Path) -> list[str]:
 
 @cache
 def taggable_types() -> frozenset[str]:
-    lines = TAGGABLE_FILE.read_text().split()
+    lines = TAGGABLE_FILE.read_text().split() + NATIVE_TAGGABLE_FILE.read_text().split()
     return frozenset(lines) | frozenset(OTHER_TAGGABLE)
 
 

@@ -72,7 +72,7 @@ def run_stack(policy: str, resources: list[tuple[str, dict[str, Any]]],
 
 def test_every_policy_has_a_unique_kebab_name_and_one_sentence_description():
     names = [r.name for r in RULES]
-    assert len(names) == len(set(names)) == 14
+    assert len(names) == len(set(names)) == 27
     for rule in RULES:
         assert rule.name == rule.name.lower() and " " not in rule.name
         assert rule.description.endswith(".") and rule.description.count(". ") == 0
@@ -366,25 +366,26 @@ def test_private_load_balancer_and_security_group():
                           "cidrBlocks": ["0.0.0.0/0"]}]}
     assert run("private-by-default", sg, https, {"allowPublicLoadBalancers": True}) == []
     assert run("private-by-default", sg, https) == [
-        "ingress[0] admits 0.0.0.0/0 on tcp 443-443; only HTTPS (443) to an allowed public load "
-        "balancer may be open to the internet"
+        "ingress[0] admits 0.0.0.0/0 on tcp 443-443; only HTTPS (443 alone) to an allowed public "
+        "load balancer may be open to the internet"
     ]
     vpc_only = {"ingress": [{"protocol": "tcp", "fromPort": 8080, "toPort": 8080,
                              "cidrBlocks": ["10.0.0.0/16"]}]}
     assert run("private-by-default", sg, vpc_only) == []
 
 
-def test_private_serving_capacity_has_no_public_ip():
+def test_compute_has_no_public_ip():
     svc = "aws:ecs/service:Service"
-    assert run("private-by-default", svc, {"networkConfiguration": {"assignPublicIp": False}}) == []
-    assert run("private-by-default", svc, {"networkConfiguration": {"assignPublicIp": True}}) == [
-        "networkConfiguration.assignPublicIp is true; serving tasks run in private subnets "
-        "without public IPs"
+    rule = "compute-no-public-ip"
+    assert run(rule, svc, {"networkConfiguration": {"assignPublicIp": False}}) == []
+    assert run(rule, svc, {"networkConfiguration": {"assignPublicIp": True}}) == [
+        "networkConfiguration.assignPublicIp is true; compute runs in private subnets without "
+        "public IPs"
     ]
     lt = {"networkInterfaces": [{"associatePublicIpAddress": "true"}]}
-    assert run("private-by-default", LT, lt) == [
-        "networkInterfaces[0].associatePublicIpAddress is true; serving capacity runs in private "
-        "subnets without public IPs"
+    assert run(rule, LT, lt) == [
+        "networkInterfaces[0].associatePublicIpAddress is true; compute runs in private subnets "
+        "without public IPs"
     ]
 
 
@@ -510,17 +511,20 @@ def test_startup_kubernetes_probes_on_gpu_containers():
 
 
 def test_cost_ceiling_dedupes_models_and_sums_worst_case():
+    """Serving tags alone (no capacity resource): one figure per model however many resources
+    carry its tags, summed."""
     seventy = serving(model_id="meta-llama/Llama-3.3-70B-Instruct", quantization="fp8", gpus=4,
                       instance="g6e.12xlarge", model="llama-70b", platform="eks", min_r=2, max_r=4,
                       inp=7168)
     eight = serving(platform="eks", max_r=6, min_r=2)
-    resources = [(LT, {"tags": seventy}), ("aws:autoscaling/group:Group", {"tags": [
+    resources = [(LT, {"tags": seventy}), ("aws:ecs/service:Service", {"tags": [
         {"key": k, "value": v} for k, v in seventy.items()]}), (LT, {"tags": eight})]
     assert run_stack("cost-ceiling", resources, {"maxHourlyUsd": 150}) == []
     assert run_stack("cost-ceiling", resources, {"maxHourlyUsd": 50}) == [
-        "worst case at max replicas is $53.14/hour (llama-70b $41.97, llama-8b $11.17), over "
-        "this environment's budget of $50.00/hour; lower maxReplicas or raise the budget in the "
-        "policy config"
+        "worst case is $53.14/hour, over this environment's budget of $50.00/hour: capacity the "
+        "resources allow $0.00 (none), serving tags at max replicas $53.14 (llama-70b $41.97, "
+        "llama-8b $11.17); lower maxSize, NodePool limits or maxReplicas, or raise the budget in "
+        "the policy config"
     ]
 
 
@@ -530,8 +534,9 @@ def test_cost_ceiling_uses_sagemaker_prices_for_sagemaker():
     ic = ("aws-native:sagemaker:InferenceComponent",
           {"tags": [{"key": k, "value": v} for k, v in tags.items()]})
     assert run_stack("cost-ceiling", [ic], {"maxHourlyUsd": 2.0}) == [
-        "worst case at max replicas is $2.25/hour (qwen-7b $2.25), over this environment's "
-        "budget of $2.00/hour; lower maxReplicas or raise the budget in the policy config"
+        "worst case is $2.25/hour, over this environment's budget of $2.00/hour: capacity the "
+        "resources allow $0.00 (none), serving tags at max replicas $2.25 (qwen-7b $2.25); lower "
+        "maxSize, NodePool limits or maxReplicas, or raise the budget in the policy config"
     ]
 
 
@@ -636,8 +641,9 @@ def test_custom_model_cost_and_startup_use_the_shape_tag():
         "to components/facts"
     ]
     assert run_stack("cost-ceiling", [(LT, {"tags": tagged})], {"maxHourlyUsd": 1}) == [
-        "worst case at max replicas is $3.72/hour (custom $3.72), over this environment's budget "
-        "of $1.00/hour; lower maxReplicas or raise the budget in the policy config"
+        "worst case is $3.72/hour, over this environment's budget of $1.00/hour: capacity the "
+        "resources allow $0.00 (none), serving tags at max replicas $3.72 (custom $3.72); lower "
+        "maxSize, NodePool limits or maxReplicas, or raise the budget in the policy config"
     ]
     big = {**custom, SHAPE_TAG: CUSTOM_7B.replace("p=7.2 a=7.2", "p=140 a=140"),
            f"{P}gpus-per-replica": "8"}
