@@ -237,9 +237,28 @@ def karpenter_labels(gpu: GpuInstance) -> dict[str, str]:
 _INSTANCE_KEYS = frozenset(karpenter_labels(next(iter(GPU_INSTANCES.values()))))
 
 
-def _matches(labels: Mapping[str, str], requirement: Mapping[str, Any]) -> bool:
-    key, op = requirement.get("key"), requirement.get("operator")
-    values = [str(v) for v in items(requirement.get("values"))]
+_OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", "Gte", "Lte"})
+"""NodeSelectorRequirement operators Karpenter accepts (the CRD's enum, Gte/Lte since v1.x)."""
+
+
+def requirement(r: Any) -> tuple[str, str, list[str]]:
+    """(key, operator, values) of one requirement; anything else is malformed."""
+    where = path_of(r, "spec.template.spec.requirements[]")
+    key, op = get(r, "key"), get(r, "operator")
+    if not isinstance(key, str):
+        raise Malformed(f"{where}.key", key, "a label key")
+    if not isinstance(op, str) or op not in _OPERATORS:
+        raise Malformed(f"{where}.operator", op, "In, NotIn, Exists, DoesNotExist, Gt or Lt")
+    values = []
+    for v in items(get(r, "values")):
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            raise Malformed(f"{where}.values", v, "a string value")
+        values.append(str(v))
+    return key, str(op), values
+
+
+def _matches(labels: Mapping[str, str], parsed: tuple[str, str, list[str]]) -> bool:
+    key, op, values = parsed
     if key not in _INSTANCE_KEYS:
         return True  # capacity type, zone, pool labels: they do not pick instance types
     have = labels.get(str(key))
@@ -269,10 +288,14 @@ def nodepool_requirements(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return found
 
 
+_LABELS = {g.name: karpenter_labels(g) for g in GPU_INSTANCES.values()}
+
+
 def launchable(requirements: Sequence[Mapping[str, Any]]) -> list[GpuInstance]:
     """Catalog GPU instances a NodePool with these requirements may launch, cheapest first."""
+    parsed = [requirement(r) for r in requirements]
     found = [g for g in GPU_INSTANCES.values()
-             if all(_matches(karpenter_labels(g), r) for r in requirements)]
+             if all(_matches(_LABELS[g.name], r) for r in parsed)]
     return sorted(found, key=lambda g: (g.ec2_usd_per_hour, g.name))
 
 

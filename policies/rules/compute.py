@@ -20,7 +20,6 @@ from policies.rules._framework import (
     boolean_at,
     family_of,
     is_gpu_family,
-    items,
     map_at,
     number_at,
     serving_tags,
@@ -95,8 +94,8 @@ def _named_outside_catalog(requirements: Iterable[Mapping[str, Any]],
     known = {g.family for g in catalog.GPU_INSTANCES.values()}
     named = []
     for r in requirements:
-        key, values = r.get("key"), [str(v) for v in items(r.get("values"))]
-        if r.get("operator") != "In":
+        key, op, values = catalog.requirement(r)
+        if op != "In":
             continue
         if key == "karpenter.k8s.aws/instance-family":
             named += [(v, v) for v in values]

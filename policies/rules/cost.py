@@ -242,8 +242,7 @@ def may_launch_unknown_gpus(requirements: Sequence[Any]) -> list[str]:
     known = {g.family for g in catalog.GPU_INSTANCES.values()}
     pinned: list[str] | None = None
     for r in requirements:
-        key, op = string_at(r, "key"), string_at(r, "operator")
-        values = [str(v) for v in items_at(r, "values")]
+        key, op, values = catalog.requirement(r)
         if op == "In" and key == "karpenter.k8s.aws/instance-family":
             pinned = [v for v in values if is_gpu_family(v) and v not in known]
         elif op == "In" and key == "node.kubernetes.io/instance-type":

@@ -47,6 +47,7 @@ from policies.rules._framework import (
     fmt_seconds,
     get,
     items,
+    map_at,
     serving_tags,
 )
 from policies.rules.secrets import WORKLOAD_TYPES, containers_of, pod_spec
@@ -157,9 +158,8 @@ def check_ecs_service(resource: Resource, config: Mapping[str, Any]) -> Iterable
 
 
 def _requests_gpu(container: Any) -> bool:
-    resources = get(container, "resources", default={})
-    return any("nvidia.com/gpu" in (get(resources, k, default={}) or {})
-               for k in ("limits", "requests"))
+    resources = map_at(container, "resources")
+    return any("nvidia.com/gpu" in map_at(resources, k) for k in ("limits", "requests"))
 
 
 def _probe_budget(probe: Any) -> float:

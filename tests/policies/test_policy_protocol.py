@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from google.protobuf import empty_pb2
 from policy_harness import Analyzer, Diagnostic
+from stacks import recorded
 
 from components.config import ConfigError
 from components.offline import ROOT, SECRET_SIG, Graph, Recorded, run_program
@@ -53,22 +54,10 @@ def pack():
     assert not analyzer.engine.logs, "the pack logged errors through the engine"
 
 
-_GRAPHS: dict[str, Graph] = {}
-
-
 def test_every_platform_has_an_example_stack():
     """The pack is proven on every platform only if each one has an example stack."""
     platforms = {read_stack_file(p).config["llm-hosting:platform"] for p in STACKS}
     assert platforms == set(PLATFORMS) == {"sagemaker", "ecs", "eks"}
-
-
-def recorded(path: Path) -> tuple[Graph, str]:
-    """The stack's graph (recorded once per session) and its environment."""
-    stack = read_stack_file(path)
-    if path.name not in _GRAPHS:
-        _GRAPHS[path.name] = run_program(stack.config, stack=stack.stack,
-                                         secret_keys=stack.secret_keys)
-    return _GRAPHS[path.name], stack.config["llm-hosting:environment"]
 
 
 def analyze_all(pack: Analyzer, resources: list[Recorded], env: str) -> list[Diagnostic]:
