@@ -310,8 +310,9 @@ def model_identity(serving: catalog.Serving) -> tuple[Any, ...]:
 def _has_descriptor(resource: Resource) -> bool:
     if serving_tags(resource.props):
         return True
-    return MODELS_TAG in tags_of(resource.props) or MODELS_TAG in tags_of(
-        map_at(resource.props, "spec"))
+    return any(MODELS_TAG in source for source in (
+        tags_of(resource.props), tags_of(map_at(resource.props, "spec")),
+        map_at(resource.props, "metadata", "annotations")))
 
 
 def check_cost(resources: Sequence[Resource], config: Mapping[str, Any]) -> Iterable[Finding]:

@@ -231,7 +231,9 @@ def check_pod_spec(resource: Resource, config: Mapping[str, Any]) -> Iterable[st
             yield from _argument_messages(cname, key, items_at(c, key), "the pod spec")
 
 
-_FILE_LINE = re.compile(r"""^\s*["']?([A-Za-z0-9_.\-]+)["']?\s*[:=]\s*["']?([^"'\s#,]+)""")
+_FILE_LINE = re.compile(
+    r"""^\s*(?:-\s+)?["']?([A-Za-z0-9_.\-]+)["']?\s*[:=]\s*["']?([^"'\s#,]+)""")
+"""`key: value`, `- key: value` (a YAML list item), `"key": "value"`, `KEY=value` lines."""
 
 
 def _embedded_problems(text: str) -> Iterator[str]:
