@@ -12,62 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
-from pulumi_policy.policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions
-from pulumi_policy.proxy import unknown_checking_proxy
+from helpers import BASE_TAGS, P, run, run_stack, serving
 
 from components.facts import MODEL_SHAPES
-from components.tags import SHAPE_TAG, Naming, shape_tag_value
+from components.tags import SHAPE_TAG, shape_tag_value
 from policies.rules import BY_NAME, RULES
 from policies.rules._catalog import shape_from_tag
 from policies.rules.secrets import is_secret_name
 from policies.rules.tags import TAGGABLE_FILE, scan_taggable
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE_TAGS = Naming("llm-hosting", "prod", "prod").tags()
-P = "llm-hosting/"
-
-
-def serving(model_id: str = "meta-llama/Llama-3.1-8B-Instruct", instance: str = "g6e.xlarge",
-            quantization: str = "none", gpus: int = 1, platform: str = "ecs", min_r: int = 1,
-            max_r: int = 3, model: str = "llama-8b", inp: int = 6144, total: int = 8192,
-            conc: int = 4) -> dict[str, str]:
-    return {**BASE_TAGS, "model": model, f"{P}platform": platform, f"{P}model-id": model_id,
-            f"{P}instance-type": instance, f"{P}quantization": quantization,
-            f"{P}gpus-per-replica": str(gpus), f"{P}max-input-tokens": str(inp),
-            f"{P}max-total-tokens": str(total), f"{P}concurrency-target": str(conc),
-            f"{P}min-replicas": str(min_r), f"{P}max-replicas": str(max_r)}
-
-
-def _opts() -> PolicyResourceOptions:
-    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
-
-
-def run(policy: str, type_: str, props: dict[str, Any],
-        config: dict[str, Any] | None = None) -> list[str]:
-    """Messages the policy reports for one resource, without the description prefix."""
-    pol = BY_NAME[policy].policy()
-    found: list[str] = []
-    args = ResourceValidationArgs(type_, unknown_checking_proxy(json.loads(json.dumps(props))),
-                                  "urn:pulumi:prod::llm-hosting::x::r", "r", _opts(), None,
-                                  config or {})
-    pol.validate(args, lambda message, urn=None: found.append(message))
-    return found
-
-
-def run_stack(policy: str, resources: list[tuple[str, dict[str, Any]]],
-              config: dict[str, Any] | None = None) -> list[str]:
-    pol = BY_NAME[policy].policy()
-    found: list[str] = []
-    policy_resources = [
-        PolicyResource(t, unknown_checking_proxy(json.loads(json.dumps(p))),
-                       f"urn:pulumi:prod::llm-hosting::{t}::r{i}", f"r{i}", _opts(), None, None,
-                       [], {})
-        for i, (t, p) in enumerate(resources)
-    ]
-    pol.validate(StackValidationArgs(policy_resources, config or {}),
-                 lambda message, urn=None: found.append(message))
-    return found
 
 
 def test_every_policy_has_a_unique_kebab_name_and_one_sentence_description():
