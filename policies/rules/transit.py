@@ -119,7 +119,6 @@ def check_listeners(resources: Sequence[Resource], config: Mapping[str, Any]
                     ) -> Iterable[Finding]:
     allow_internal = bool(config["allowHttpOnInternalLoadBalancers"])
     lbs = [r for r in resources if r.type in LOAD_BALANCERS]
-    listeners = [r for r in resources if r.type in LISTENERS]
     rules = [r for r in resources if r.type in LISTENER_RULES]
 
     def judge(resource: Resource) -> Iterable[str]:
@@ -129,7 +128,6 @@ def check_listeners(resources: Sequence[Resource], config: Mapping[str, Any]
             yield from _judge_ingress(resource, allow_internal)
 
     yield from each_resource([r for r in resources if r.type in (*LISTENERS, INGRESS)], judge)
-    del listeners
 
 
 def _judge_listener(listener: Resource, lbs: Sequence[Resource], rules: Sequence[Resource],
@@ -151,9 +149,11 @@ def _judge_listener(listener: Resource, lbs: Sequence[Resource], rules: Sequence
     if protocol == "HTTP" and defaults and all(_redirects_to_https(a, native) for a in defaults) \
             and not forwarding:
         return  # port 80 only tells clients to come back over HTTPS
-    if allow_internal and lb is not None and lb_is_internal(lb):
+    internal = lb is not None and lb_is_internal(lb)
+    if allow_internal and internal:
         return
-    where = (f"the internet-facing load balancer {lb.name}" if lb is not None
+    where = (f"the {'internal' if internal else 'internet-facing'} load balancer {lb.name}"
+             if lb is not None
              else "a load balancer outside this stack (cannot tell whether it is internal)")
     via = f" (forwarded by rules {', '.join(forwarding)})" if forwarding else ""
     allowed = ("plain HTTP is allowed on internal load balancers only" if allow_internal

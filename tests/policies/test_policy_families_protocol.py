@@ -283,9 +283,9 @@ def test_http_listener_on_an_internal_load_balancer_where_allowed(pack):
     http = _listener(lb, "HTTP", 80, FIXED)
     assert judge(pack, "load-balancer-listeners", lb, http, env="staging") == set()
     assert judge(pack, "load-balancer-listeners", lb, http) == {(
-        "transit-listener-https", "listener", "HTTP listener on port 80 of the internet-facing "
-        "load balancer alb serves plain text; this environment requires HTTPS on every "
-        "listener: listen on HTTPS with an ACM certificate (or redirect to it)")}
+        "transit-listener-https", "listener", "HTTP listener on port 80 of the internal load "
+        "balancer alb serves plain text; this environment requires HTTPS on every listener: "
+        "listen on HTTPS with an ACM certificate (or redirect to it)")}
     public = _lb(internal=False, native=True)
     native = _listener(public, "HTTP", 8080, FIXED, native=True)
     assert judge(pack, "load-balancer-listeners", public, native, env="staging") == {(
