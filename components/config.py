@@ -361,6 +361,11 @@ class EksConfig(_Strict):
         default="none",
         description="per-model entry: `none` (ClusterIP only) or `internal-alb` (VPC-only ALB)",
     )
+    certificate_arn: str | None = Field(
+        default=None,
+        description="ACM certificate: the internal ALBs serve HTTPS on 443 only (prod's policy "
+        "config requires it)",
+    )
 
 
 def _eks_problems(cfg: EksConfig, environment: str) -> list[str]:
@@ -392,7 +397,17 @@ def _eks_problems(cfg: EksConfig, environment: str) -> list[str]:
     if snapshot is not None and not re.match(r"^snap-[0-9a-f]{8,17}$", snapshot):
         problems.append(f"{p}.imageSnapshotId: {snapshot!r} is not an EBS snapshot id "
                         "(snap-0123456789abcdef0)")
+    certificate = cfg.certificate_arn
+    if certificate is not None and cfg.ingress != "internal-alb":
+        problems.append(f"{p}.certificateArn: only used with ingress 'internal-alb'; remove it "
+                        "or set ingress")
+    if certificate is not None and not _ACM_ARN.match(certificate):
+        problems.append(f"{p}.certificateArn: {certificate!r} is not an ACM certificate ARN "
+                        "(arn:aws:acm:<region>:<account>:certificate/<id>)")
     return problems
+
+
+_ACM_ARN = re.compile(r"^arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+$")
 
 
 class EcsSharedInstanceConfig(_Strict):

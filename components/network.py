@@ -32,6 +32,10 @@ INTERFACE_ENDPOINTS: tuple[str, ...] = (
 """All of them: the default when a caller does not say which platform runs in the VPC.
 Each interface endpoint costs about $7/month per AZ, so a platform asks only for its own."""
 
+ELB_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+"""TLS 1.3 and 1.2 only, forward-secret ciphers: every HTTPS listener the platforms create.
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html"""
+
 FLOW_LOG_RETENTION_DAYS: dict[str, int] = {"dev": 30, "staging": 90, "prod": 365}
 """Flow-log retention per environment; prod keeps a year for incident forensics."""
 

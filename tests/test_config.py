@@ -519,3 +519,18 @@ def test_scale_to_zero_is_one_rule_on_every_platform_refused_in_prod_only(base_c
     assert problems(base_config) == (SCALE_TO_ZERO,)
     model(base_config, minReplicas=1)
     assert parse(base_config).models[0].spec.min_replicas == 1
+
+
+def test_eks_certificate_is_an_acm_arn_for_the_internal_albs(base_config):
+    cert = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
+    base_config["llm-hosting:eks"] = {"ingress": "internal-alb", "certificateArn": cert}
+    parse(base_config)
+    base_config["llm-hosting:eks"] = {"certificateArn": cert}
+    assert problems(base_config) == (
+        "llm-hosting:eks.certificateArn: only used with ingress 'internal-alb'; remove it or set "
+        "ingress",)
+    base_config["llm-hosting:eks"] = {"ingress": "internal-alb",
+                                      "certificateArn": "arn:aws:iam::123456789012:server-cert/x"}
+    assert problems(base_config) == (
+        "llm-hosting:eks.certificateArn: 'arn:aws:iam::123456789012:server-cert/x' is not an ACM "
+        "certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)",)

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import EcsConfig
-from components.network import Network
+from components.network import ELB_TLS_POLICY, Network
 from components.tags import Naming
 
 IDLE_TIMEOUT_SECONDS = 600
@@ -21,7 +21,7 @@ IDLE_TIMEOUT_SECONDS = 600
 the 60 s default would cut it. https://docs.aws.amazon.com/elasticloadbalancing/latest/
 application/edit-load-balancer-attributes.html#connection-idle-timeout"""
 
-TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+TLS_POLICY = ELB_TLS_POLICY
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from components.eks.labels import GPU_RESOURCE, GPU_TOLERATION
 from components.eks.roles import pod_identity_role
 from components.facts.gpus import GpuInstance
 from components.facts.images import VLLM, EngineImage
+from components.network import ELB_TLS_POLICY
 from components.sizing import GIB, weight_bytes
 from components.startup import STREAMER_CONCURRENCY, estimate_for_model, s3_stream_readers
 from components.tags import Naming, serving_descriptor, startup_descriptor
@@ -608,17 +609,23 @@ def equivalent_hpa(scaled: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def ingress(model: Model, vpc_cidr: pulumi.Input[str], engine: EngineImage = VLLM,
-            subnets: pulumi.Input[str] | None = None) -> dict[str, Any]:
+            subnets: pulumi.Input[str] | None = None, certificate_arn: str | None = None
+            ) -> dict[str, Any]:
     """Internal ALB (AWS Load Balancer Controller), reachable from the VPC range only.
 
     IP targets (no NodePort hop), health checks on /health, and an idle timeout long enough for a
     streamed completion that pauses between tokens under load (ALB default: 60 s). `subnets`
     (comma-separated ids) pins the ALB to the network's dedicated load-balancer subnets, the
-    only CIDRs the model's NetworkPolicy admits besides the gateway and the scraper.
+    only CIDRs the model's NetworkPolicy admits besides the gateway and the scraper. With an ACM
+    certificate (`eks.certificateArn`) it listens on HTTPS 443 only, with the platforms' TLS
+    policy; without one, on plain HTTP 80 (the controller's default), which prod's policy config
+    refuses even inside the VPC.
     https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/ingress/annotations/
     """
     a = "alb.ingress.kubernetes.io/"
     pinned = {f"{a}subnets": subnets} if subnets is not None else {}
+    tls = {f"{a}certificate-arn": certificate_arn, f"{a}listen-ports": '[{"HTTPS": 443}]',
+           f"{a}ssl-policy": ELB_TLS_POLICY} if certificate_arn else {}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -633,6 +640,7 @@ def ingress(model: Model, vpc_cidr: pulumi.Input[str], engine: EngineImage = VLL
                                             "routing.http.drop_invalid_header_fields.enabled=true",
             f"{a}target-group-attributes": "deregistration_delay.timeout_seconds="
                                            f"{termination_grace_seconds(model)}",
+            **tls,
         }),
         "spec": {
             "ingressClassName": "alb",
@@ -712,6 +720,7 @@ class ModelServingArgs:
     hosts: Sequence[GpuInstance] = ()
     hf_token: Any = None
     ingress: Ingress = "none"
+    certificate_arn: str | None = None
     vpc_cidr: pulumi.Input[str] = ""
     load_balancer_subnet_ids: pulumi.Input[list[str]] | None = None
     """The network's dedicated load-balancer subnets (the ALB is pinned to them)."""
@@ -790,7 +799,8 @@ class ModelServing(pulumi.ComponentResource):
             subnets = (pulumi.Output.from_input(args.load_balancer_subnet_ids)
                        .apply(lambda ids: ",".join(ids))
                        if args.load_balancer_subnet_ids is not None else None)
-            ing = ingress(model, args.vpc_cidr, subnets=subnets)
+            ing = ingress(model, args.vpc_cidr, subnets=subnets,
+                          certificate_arn=args.certificate_arn)
             k8s.networking.v1.Ingress(
                 f"{name}-ingress", metadata=ing["metadata"], spec=ing["spec"],
                 opts=_k8s_opts(after, ns, self.service))

@@ -118,7 +118,8 @@ def add_serving_layer(name: str, parent: pulumi.Resource, args: ServingLayerArgs
             model=model, naming=args.naming, cluster_name=args.cluster_name,
             region=config.region, node_selector=gpu_node_selector(model.name),
             metrics=metrics, hosts=hosts, hf_token=config.hf_token, ingress=cfg.ingress,
-            vpc_cidr=args.vpc_cidr, load_balancer_subnet_ids=args.load_balancer_subnet_ids,
+            certificate_arn=cfg.certificate_arn, vpc_cidr=args.vpc_cidr,
+            load_balancer_subnet_ids=args.load_balancer_subnet_ids,
             load_balancer_cidrs=lb_cidrs, depends_on=deps,
             # minReplicas 0 with the gateway on: its waiting requests wake the model.
             gateway_waiting_query=(waiting_query(model.name) if config.gateway_enabled

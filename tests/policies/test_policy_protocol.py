@@ -632,3 +632,29 @@ def test_sagemaker_stack_with_the_gateway_on_passes_the_prod_rules(pack):
     gateway = [f"{d.policy} {d.urn}: {d.detail}" for d in found
                if d.level == "mandatory" and "gateway" in d.urn]
     assert gateway == []
+
+
+PROD = ROOT / "Pulumi.prod.yaml"
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
+
+
+@pytest.mark.parametrize("certificate", [None, CERT])
+def test_prod_internal_albs_need_the_eks_certificate(pack, certificate):
+    """Prod's config refuses plain HTTP even on internal load balancers: `eks.certificateArn`
+    makes every model's Ingress listen on HTTPS 443 only."""
+    stack = read_stack_file(PROD)
+    eks = {**json.loads(stack.config["llm-hosting:eks"]), "ingress": "internal-alb",
+           **({"certificateArn": certificate} if certificate else {})}
+    graph = run_program({**stack.config, "llm-hosting:eks": json.dumps(eks)},
+                        stack=stack.stack, secret_keys=stack.secret_keys)
+    ingresses = graph.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    assert len(ingresses) == 2
+    found = analyze_all(pack, graph.resources, "prod")
+    mandatory = {(d.policy, d.urn) for d in found if d.level == "mandatory"}
+    if certificate:
+        assert mandatory == set()
+        ann = ingresses[0].inputs["metadata"]["annotations"]
+        assert ann["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]'
+        assert ann["alb.ingress.kubernetes.io/certificate-arn"] == CERT
+    else:
+        assert mandatory == {("transit-listener-https", i.urn) for i in ingresses}
