@@ -3,6 +3,8 @@ recording runs the whole program under the offline mocks)."""
 
 from __future__ import annotations
 
+import os
+import pickle
 from pathlib import Path
 
 from components.offline import ROOT, Graph, run_program
@@ -15,9 +17,20 @@ _GRAPHS: dict[str, Graph] = {}
 
 
 def recorded(path: Path) -> tuple[Graph, str]:
-    """The stack's graph (recorded once per session) and its environment."""
+    """The stack's graph (recorded once per session) and its environment.
+
+    `LLM_HOSTING_GRAPH_CACHE` (a folder; set by scripts/mutation.py, whose mutants of the
+    policy pack leave the program unchanged) keeps the recordings across test sessions."""
     stack = read_stack_file(path)
     if path.name not in _GRAPHS:
-        _GRAPHS[path.name] = run_program(stack.config, stack=stack.stack,
-                                         secret_keys=stack.secret_keys)
+        cache = os.environ.get("LLM_HOSTING_GRAPH_CACHE")
+        pickled = Path(cache) / f"{path.name}.pickle" if cache else None
+        if pickled is not None and pickled.is_file():
+            _GRAPHS[path.name] = pickle.loads(pickled.read_bytes())
+        else:
+            _GRAPHS[path.name] = run_program(stack.config, stack=stack.stack,
+                                             secret_keys=stack.secret_keys)
+            if pickled is not None:
+                pickled.parent.mkdir(parents=True, exist_ok=True)
+                pickled.write_bytes(pickle.dumps(_GRAPHS[path.name]))
     return _GRAPHS[path.name], stack.config["llm-hosting:environment"]

@@ -194,7 +194,12 @@ def test_example_stack_passes_the_prod_rules_that_do_not_depend_on_environment(p
     graph, _ = recorded(path)
     found = analyze_all(pack, graph.resources, "prod")
     strict = {"imdsv2-required", "no-plaintext-secrets", "encryption-at-rest", "required-tags",
-              "model-fits-gpu-memory", "llm-startup-timeouts"}
+              "model-fits-gpu-memory", "llm-startup-timeouts", "iam-policy-no-star-on-star",
+              "iam-policy-no-notaction-allow", "iam-role-trust-scoped",
+              "iam-role-trust-confused-deputy", "s3-bucket-public-access-block",
+              "s3-bucket-no-public-acl", "s3-bucket-no-public-policy", "logs-retention-required",
+              "compute-no-public-ip", "transit-no-classic-elb",
+              "encryption-customer-managed-keys"}
     assert [f"{d.policy} {d.urn}: {d.detail}" for d in found if d.policy in strict] == []
 
 
