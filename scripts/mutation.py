@@ -294,6 +294,7 @@ def _worker(conn: Any, copy_root: str, timeout: int) -> None:
         tests, fresh_graphs = request
         pid = os.fork()
         if pid == 0:
+            os.setpgid(0, 0)  # the test run and every process it starts (the pack) in one group
             if fresh_graphs:
                 os.environ.pop("LLM_HOSTING_GRAPH_CACHE", None)
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -303,6 +304,10 @@ def _worker(conn: Any, copy_root: str, timeout: int) -> None:
             code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *tests])
             os._exit(int(code))
         _, status = os.waitpid(pid, 0)
+        try:  # a run killed by its timeout leaves the pack process it started
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         conn.send(os.waitstatus_to_exitcode(status))
 
 
