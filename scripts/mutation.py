@@ -71,9 +71,11 @@ POLICY_SLOW = ["tests/policies/test_policy_families_protocol.py",
                "test_a_malformed_value_names_resource_property_and_value",
                "tests/policies/test_policy_protocol.py"]
 GATE_SLOW = ["tests/policies/test_policy_check.py", *POLICY_SLOW]
-SIZING_FAST = ["tests/test_sizing.py", "tests/policies/test_policy_rules.py",
+SIZING_FAST = ["tests/test_sizing.py", "tests/test_sizing_calibration.py",
+               "tests/policies/test_policy_rules.py",
                "tests/policies/test_policy_boundaries.py"]
-SIZING_SLOW = ["tests/test_plan.py", "tests/test_stacks.py", "tests/test_eks_nodepool.py",
+SIZING_SLOW = ["tests/test_config.py", "tests/test_plan.py", "tests/test_stacks.py",
+               "tests/test_eks_nodepool.py",
                "tests/policies/test_policy_families_protocol.py",
                "tests/policies/test_policy_protocol.py"]
 
@@ -219,11 +221,12 @@ class _Apply(ast.NodeTransformer):
         return node
 
 
-def mutants(path: Path) -> list[Mutant]:
+def mutants(path: Path, root: Path = ROOT) -> list[Mutant]:
+    """Mutation sites of one file, read under `root` (the scratch copy the run mutates)."""
     rel = path.relative_to(ROOT).as_posix()
     if rel in SKIP_FILES:
         return []
-    source = path.read_text()
+    source = (root / rel).read_text()
     lines = source.splitlines()
     tree = ast.parse(source)
     counts: dict[str, int] = {}
@@ -236,8 +239,9 @@ def mutants(path: Path) -> list[Mutant]:
     return out
 
 
-def mutated_source(mutant: Mutant) -> str:
-    tree = ast.parse((ROOT / mutant.file).read_text())
+def mutated_source(mutant: Mutant, source: str) -> str:
+    """`source` (the file the mutant was enumerated from) with the mutant applied."""
+    tree = ast.parse(source)
     found = [node for op, node, _ in sites(tree) if op == mutant.operator]
     node = found[mutant.index]
     new = _Apply(id(node), mutant.operator, mutant.change).visit(tree)
@@ -345,7 +349,7 @@ def run_one(mutant: Mutant, worker: Worker) -> dict[str, object]:
     # The program itself reads sizing.py: its example graphs must be recorded afresh.
     fresh = mutant.file == "components/sizing.py"
     try:
-        target.write_text(mutated_source(mutant))
+        target.write_text(mutated_source(mutant, original))
         fast, slow = suites(mutant.file)
         verdict = worker.pytest(fast, fresh)
         if verdict == "survived":
@@ -369,7 +373,10 @@ def main() -> int:
                         help="rerun only the mutants that survived in this results file")
     args = parser.parse_args()
     files = [f.resolve() for f in args.files] or TARGETS
-    todo = [m for f in files for m in mutants(f)]
+    workdir = Path(tempfile.mkdtemp(prefix="llm-hosting-mutation-"))
+    roots = [_scratch(workdir / f"w{i}") for i in range(args.workers)]
+    # Mutants come from the scratch copies, so edits to the checkout during a run change nothing.
+    todo = [m for f in files for m in mutants(f, roots[0])]
     if args.only_survivors:
         previous = json.loads(args.only_survivors.read_text())
         keep = {(r["file"], r["operator"], r["index"]) for r in previous["results"]
@@ -381,11 +388,10 @@ def main() -> int:
         for m in todo:
             print(f"{m.file}:{m.line} {m.operator} {m.change}   | {m.source_line}")
         print(f"{len(todo)} mutants, {len(equivalent)} known equivalent")
+        shutil.rmtree(workdir, ignore_errors=True)
         return 0
 
-    workdir = Path(tempfile.mkdtemp(prefix="llm-hosting-mutation-"))
-    workers = [Worker(_scratch(workdir / f"w{i}"), int(args.timeout))
-               for i in range(args.workers)]
+    workers = [Worker(root, int(args.timeout)) for root in roots]
     print(f"{len(todo)} mutants ({len(equivalent)} known equivalent excluded), "
           f"{args.workers} workers, scratch {workdir}", flush=True)
     # The unmutated code must pass every suite used, or every mutant would count as killed.

@@ -16,7 +16,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from policies.rules import _capacity as cap
-from policies.rules import compute, cost, encryption, iam, logs, network, secrets, storage, transit
+from policies.rules import (
+    compute,
+    cost,
+    encryption,
+    iam,
+    logs,
+    network,
+    secrets,
+    storage,
+    transit,
+    workloads,
+)
 from policies.rules._framework import ENDPOINT_CONFIGS
 
 INFERENCE_COMPONENT = "aws-native:sagemaker:InferenceComponent"
@@ -256,6 +267,23 @@ FAMILIES: tuple[Family, ...] = (
         types=frozenset(secrets.NO_PLAINTEXT_SECRETS.checks),
         discover=(Discover(r"ecs|sagemaker", name=r"^(TaskDefinition|Model|"
                                                   r"InferenceComponent)$"),),
+    ),
+    Family(
+        name="workload-privileges",
+        rules=("workloads-no-privileged-containers", "workloads-non-root"),
+        types=frozenset((*secrets.WORKLOAD_TYPES, workloads.TASK_DEFINITION,
+                         workloads.NATIVE_TASK_DEFINITION)),
+        discover=(Discover(r"ecs", name=r"^TaskDefinition$"),),
+    ),
+    Family(
+        name="workload-privilege-escalation",
+        rules=("workloads-no-privilege-escalation",),
+        types=frozenset(secrets.WORKLOAD_TYPES),
+    ),
+    Family(
+        name="serving-network-policy",
+        rules=("workloads-serving-network-policy",),
+        types=frozenset((*secrets.WORKLOAD_TYPES, workloads.NETWORK_POLICY)),
     ),
     Family(
         name="serving-start-up",

@@ -34,6 +34,8 @@ from policies.rules._framework import (
 from policies.rules.secrets import WORKLOAD_TYPES, containers_of, pod_spec
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+NATIVE_TASK_DEFINITION = "aws-native:ecs:TaskDefinition"
+"""aws-native's twin takes `containerDefinitions` as a list, not a JSON string (same keys)."""
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 _ROOT_USERS = frozenset({"", "0", "root"})
 
@@ -92,7 +94,7 @@ NO_PRIVILEGED = Rule(
     name="workloads-no-privileged-containers",
     description="No privileged container and no added Linux capability, on EKS or ECS.",
     checks={**dict.fromkeys(WORKLOAD_TYPES, check_pod_privileged),
-            TASK_DEFINITION: check_task_privileged},
+            **dict.fromkeys((TASK_DEFINITION, NATIVE_TASK_DEFINITION), check_task_privileged)},
 )
 
 
@@ -134,7 +136,8 @@ NON_ROOT = Rule(
     name="workloads-non-root",
     description=("Kubernetes containers run as non-root; an ECS container running as root "
                  "drops every capability."),
-    checks={**dict.fromkeys(WORKLOAD_TYPES, check_pod_root), TASK_DEFINITION: check_task_root},
+    checks={**dict.fromkeys(WORKLOAD_TYPES, check_pod_root),
+            **dict.fromkeys((TASK_DEFINITION, NATIVE_TASK_DEFINITION), check_task_root)},
 )
 
 
@@ -198,6 +201,7 @@ SERVING_NETWORK_POLICY = Rule(
     description=("Every namespace that runs a model server has a NetworkPolicy isolating all "
                  "its pods for ingress."),
     stack_check=check_serving_network_policies,
+    stack_types=frozenset((*WORKLOAD_TYPES, NETWORK_POLICY)),
 )
 
 RULES = [NO_PRIVILEGED, NON_ROOT, NO_ESCALATION, SERVING_NETWORK_POLICY]

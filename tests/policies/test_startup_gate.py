@@ -25,11 +25,16 @@ PROD = json.loads((ROOT / "policies" / "config.prod.json").read_text())
 LARGEST = "meta-llama/Llama-3.1-405B-Instruct"
 
 
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
+"""Prod's policy config wants HTTPS on the ECS load balancer even inside the VPC."""
+
+
 def prod_stack(platform: str) -> dict[str, Any]:
     return {
         "aws:region": "us-east-1",
         "llm-hosting:environment": "prod",
         "llm-hosting:platform": platform,
+        **({"llm-hosting:ecs": {"certificateArn": CERTIFICATE}} if platform == "ecs" else {}),
         "llm-hosting:models": [{
             "name": "llama-405b", "modelId": LARGEST, "quantization": "fp8",
             "gpusPerReplica": 8, "minReplicas": 1, "maxReplicas": 1,
