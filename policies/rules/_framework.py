@@ -265,7 +265,10 @@ def as_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        number = float(value) if abs(value) < 1e308 else math.inf
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond any float (a 400-digit count)
+            return None
     elif isinstance(value, str):
         try:
             number = float(value.strip())
@@ -516,9 +519,9 @@ class Rule:
 
 def _tag_list(value: Any) -> dict[str, str]:
     out: dict[str, str] = {}
-    for entry in items(value):
+    for i, entry in enumerate(items(value)):
         if not is_map(entry):
-            raise Malformed(path_of(entry, path_of(value)), entry, "a {key, value} tag")
+            raise Malformed(_join(path_of(value), i), entry, "a {key, value} tag")
         key = entry.get("key", entry.get("Key"))
         val = entry.get("value", entry.get("Value"))
         if not isinstance(key, str) or not isinstance(val, (str, int, float)) \

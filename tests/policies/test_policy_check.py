@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from policy_harness import Analyzer
+from policy_harness import Analyzer, Diagnostic
 
 from components.offline import ROOT
 from policies import check as gate
@@ -89,3 +89,58 @@ def test_all_checks_every_stack_file_with_the_worst_exit_code(tmp_path, capsys):
     out = capsys.readouterr().out
     assert [line.split(":")[0] for line in out.splitlines() if "violation(s)" in line] == [
         "dev (dev)", "promoted (prod)", "staging (staging)"]
+
+
+def _diag(policy: str, level: str, urn: str, detail: str) -> Diagnostic:
+    return Diagnostic(policy, level, f"Description.\n{detail}", urn)
+
+
+def test_the_table_lists_mandatory_rows_first_then_by_policy_and_resource():
+    result = gate.Result("s", "prod", gate.VIOLATION, diagnostics=[
+        _diag("b-policy", "advisory", "urn:2", "second"),
+        _diag("z-policy", "mandatory", "urn:1", "first"),
+        _diag("a-policy", "advisory", "", "stack-wide"),
+        _diag("a-policy", "advisory", "urn:1", "third"),
+    ], names={"urn:1": "one (t:a:A)", "urn:2": "two (t:b:B)"})
+    rows = gate.table(result).splitlines()
+    assert rows == [
+        "policy    level      resource     message",
+        "z-policy  mandatory  one (t:a:A)  first",
+        "a-policy  advisory   (stack)      stack-wide",
+        "a-policy  advisory   one (t:a:A)  third",
+        "b-policy  advisory   two (t:b:B)  second",
+    ]
+    assert gate.table(gate.Result("s")) == ""
+    assert gate.summary(result) == ("s (prod): 1 mandatory, 3 advisory violation(s) (0.0 s)")
+    invalid = gate.Result("s", code=gate.INVALID, problems=["a", "b"], seconds=1.25)
+    assert gate.summary(invalid) == "s: invalid, 2 problem(s) (1.2 s)"
+
+
+def test_json_output_and_a_policy_config_override(tmp_path, capsys):
+    (tmp_path / "Pulumi.dev.yaml").write_text((ROOT / "Pulumi.dev.yaml").read_text())
+    strict = json.loads((ROOT / "policies" / "config.dev.json").read_text())
+    strict["all"] = "mandatory"
+    strict["cost-ceiling"] = {"maxHourlyUsd": 1}
+    config = tmp_path / "strict.json"
+    config.write_text(json.dumps(strict))
+    code = gate.main(["--stack", "dev", "--dir", str(tmp_path), "--json",
+                      "--policy-config", str(config)])
+    (result,) = json.loads(capsys.readouterr().out)
+    assert code == gate.VIOLATION == result["code"]
+    assert (result["stack"], result["environment"], result["problems"]) == ("dev", "dev", [])
+    (violation,) = result["violations"]
+    assert (violation["policy"], violation["level"], violation["resource"]) == (
+        "cost-ceiling", "mandatory", "(stack)")
+    assert violation["message"].startswith("worst case is $2.25/hour, over this environment's "
+                                           "budget of $1.00/hour")
+
+
+def test_a_missing_stack_file_or_policy_config_is_an_error(tmp_path, capsys, pack):
+    with pytest.raises(SystemExit) as exit_:
+        gate.main(["--stack", "nope", "--dir", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "no Pulumi.nope.yaml in" in capsys.readouterr().err
+    (tmp_path / "Pulumi.dev.yaml").write_text((ROOT / "Pulumi.dev.yaml").read_text())
+    result, _ = gate.check(tmp_path / "Pulumi.dev.yaml", pack, tmp_path / "missing.json")
+    assert result.code == gate.INVALID
+    assert result.problems[0].startswith(f"policy config {tmp_path / 'missing.json'}: ")
