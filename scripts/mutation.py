@@ -64,13 +64,16 @@ SKIP_FILES = {"policies/__main__.py", "policies/__init__.py"}
 SCHEMA_BOUNDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems",
                  "maxItems", "minLength", "maxLength"}
 
-POLICY_FAST = ["tests/policies/test_policy_boundaries.py", "tests/policies/test_policy_rules.py",
+POLICY_FAST = ["tests/policies/test_policy_boundaries.py",
+               "tests/policies/test_policy_framework.py",
+               "tests/policies/test_policy_cost_units.py", "tests/policies/test_policy_rules.py",
                "tests/policies/test_policy_families.py"]
 POLICY_SLOW = ["tests/policies/test_policy_families_protocol.py",
                "tests/policies/test_policy_fuzz.py::"
                "test_a_malformed_value_names_resource_property_and_value",
                "tests/policies/test_policy_protocol.py"]
-GATE_SLOW = ["tests/policies/test_policy_check.py", *POLICY_SLOW]
+GATE_SLOW = ["tests/policies/test_policy_client.py", "tests/policies/test_policy_check.py",
+             *POLICY_SLOW]
 SIZING_FAST = ["tests/test_sizing.py", "tests/test_sizing_calibration.py",
                "tests/policies/test_policy_rules.py",
                "tests/policies/test_policy_boundaries.py"]
