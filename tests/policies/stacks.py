@@ -3,9 +3,13 @@ recording runs the whole program under the offline mocks)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from components.offline import ROOT, Graph, run_program
 from components.stackfile import read_stack_file
@@ -34,3 +38,21 @@ def recorded(path: Path) -> tuple[Graph, str]:
                 pickled.parent.mkdir(parents=True, exist_ok=True)
                 pickled.write_bytes(pickle.dumps(_GRAPHS[path.name]))
     return _GRAPHS[path.name], stack.config["llm-hosting:environment"]
+
+
+def run_cached(config: Mapping[str, Any], *, stack: str, secret_keys: tuple[str, ...] = ()
+               ) -> Graph:
+    """`run_program`, kept in `LLM_HOSTING_GRAPH_CACHE` when that is set (the mutation run's
+    pack mutants leave the program unchanged, and re-running it is most of a test's time)."""
+    cache = os.environ.get("LLM_HOSTING_GRAPH_CACHE")
+    if not cache:
+        return run_program(config, stack=stack, secret_keys=secret_keys)
+    key = hashlib.sha256(json.dumps([dict(config), stack, list(secret_keys)], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:32]
+    pickled = Path(cache) / f"run-{key}.pickle"
+    if pickled.is_file():
+        return pickle.loads(pickled.read_bytes())
+    graph = run_program(config, stack=stack, secret_keys=secret_keys)
+    pickled.parent.mkdir(parents=True, exist_ok=True)
+    pickled.write_bytes(pickle.dumps(graph))
+    return graph

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from google.protobuf import empty_pb2
 from policy_harness import Analyzer, Diagnostic
-from stacks import recorded
+from stacks import recorded, run_cached
 
 from components.config import ConfigError
-from components.offline import ROOT, SECRET_SIG, Graph, Recorded, run_program
+from components.offline import ROOT, SECRET_SIG, Graph, Recorded
 from components.platforms import PLATFORMS
 from components.stackfile import example_stack_files, read_stack_file
 from components.tags import SERVING_TAG_PREFIX as P
@@ -433,7 +433,7 @@ def test_over_budget_max_replicas_gives_one_cost_violation(pack, path):
     models[0]["maxReplicas"] = 400
     config = {**stack.config, "llm-hosting:models": json.dumps(models)}
     try:
-        mutated = run_program(config, stack=stack.stack, secret_keys=stack.secret_keys)
+        mutated = run_cached(config, stack=stack.stack, secret_keys=stack.secret_keys)
     except ConfigError as err:
         pytest.fail(f"config with maxReplicas 400 rejected: {err}")
     baseline = keyed(analyze_all(pack, graph.resources, env))
@@ -519,7 +519,7 @@ def _program_with(path: Path, change: Callable[[dict[str, Any]], None],
     models = json.loads(stack.config["llm-hosting:models"])
     change(models[0])
     config = {**stack.config, "llm-hosting:models": json.dumps(models), **(secrets or {})}
-    return run_program(config, stack=stack.stack,
+    return run_cached(config, stack=stack.stack,
                        secret_keys=(*stack.secret_keys, *(secrets or {})))
 
 
@@ -650,7 +650,7 @@ def test_prod_internal_albs_need_the_eks_certificate(pack, certificate):
     stack = read_stack_file(PROD)
     eks = {**json.loads(stack.config["llm-hosting:eks"]), "ingress": "internal-alb",
            **({"certificateArn": certificate} if certificate else {})}
-    graph = run_program({**stack.config, "llm-hosting:eks": json.dumps(eks)},
+    graph = run_cached({**stack.config, "llm-hosting:eks": json.dumps(eks)},
                         stack=stack.stack, secret_keys=stack.secret_keys)
     ingresses = graph.of_type("kubernetes:networking.k8s.io/v1:Ingress")
     assert len(ingresses) == 2
