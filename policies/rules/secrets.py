@@ -65,7 +65,8 @@ def is_secret_name(name: str) -> bool:
 
 
 def is_reference(value: str) -> bool:
-    return not value.strip() or bool(_REFERENCE.match(value.strip()))
+    value = value.strip().strip("\"'")
+    return not value or bool(_REFERENCE.match(value))
 
 
 def shaped_like_secret(value: str) -> bool:
@@ -110,12 +111,13 @@ def argument_problems(args: list[Any]) -> Iterator[str]:
         if shaped_like_secret(arg):
             yield "an argument holds a value shaped like a credential"
             continue
-        words.append(arg)
-        if " " in arg or "=" in arg:  # a shell script (sh -c "...") or KEY=value words
-            try:
-                words += shlex.split(arg)
-            except ValueError:
-                words += arg.split()
+        if not any(c.isspace() for c in arg):
+            words.append(arg)
+            continue
+        try:  # a shell script (sh -c "..."): its words, quotes resolved
+            words += shlex.split(arg)
+        except ValueError:
+            words += arg.split()
     for word, following in pairwise([*words, ""]):
         if word.startswith("-"):
             flag, eq, value = word.lstrip("-").partition("=")

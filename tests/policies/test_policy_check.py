@@ -63,7 +63,8 @@ def test_a_mandatory_violation_exits_1_and_is_in_the_table(pack, tmp_path):
     (row,) = [r for r in rows if r.startswith("transit-listener-https")]
     assert row.split()[1:4] == ["mandatory", "ecs-lb-http", "(aws:lb/listener:Listener)"]
     assert row.endswith("HTTP listener on port 80 of the internal load balancer ecs-lb-alb "
-                        "serves plain text (forwarded by rules ecs-llama-8b-route); this "
+                        "serves plain text (forwarded by rules ecs-llama-8b-route, "
+                        "ecs-gateway-route); this "
                         "environment requires HTTPS on every listener: listen on HTTPS with an "
                         "ACM certificate (or redirect to it)")
     assert [r.split()[0] for r in rows[1:]].count("transit-listener-https") == 1
