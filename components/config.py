@@ -363,8 +363,8 @@ class EksConfig(_Strict):
     )
     certificate_arn: str | None = Field(
         default=None,
-        description="ACM certificate: the internal ALBs serve HTTPS on 443 only (prod's policy "
-        "config requires it)",
+        description="ACM certificate: the internal ALBs (models' and the gateway's) serve HTTPS "
+        "on 443 only (prod's policy config requires it)",
     )
 
 
@@ -408,6 +408,25 @@ def _eks_problems(cfg: EksConfig, environment: str) -> list[str]:
 
 
 _ACM_ARN = re.compile(r"^arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+$")
+
+
+def _gateway_problems(cfg: GatewayConfig, platform: str) -> list[str]:
+    """Only the SageMaker platform gives the gateway an ALB of its own: on EKS it shares the
+    models' Ingress settings, on ECS the models' ALB (which it calls over HTTP)."""
+    p = f"{NAMESPACE}:gateway.certificateArn"
+    certificate = cfg.certificate_arn
+    if certificate is None:
+        return []
+    if platform == "eks":
+        return [f"{p}: on eks the gateway's Ingress uses {NAMESPACE}:eks.certificateArn; move "
+                "the certificate there"]
+    if platform == "ecs":
+        return [f"{p}: on ecs the gateway sits on the stack's ALB, which it calls over HTTP; "
+                "remove it"]
+    if not _ACM_ARN.match(certificate):
+        return [f"{p}: {certificate!r} is not an ACM certificate ARN "
+                "(arn:aws:acm:<region>:<account>:certificate/<id>)"]
+    return []
 
 
 class EcsSharedInstanceConfig(_Strict):
@@ -563,6 +582,12 @@ class GatewayConfig(_Strict):
     )
     circuit_breaker: CircuitBreakerConfig = Field(
         default=CircuitBreakerConfig(), description="per-backend circuit breaker"
+    )
+    certificate_arn: str | None = Field(
+        default=None,
+        description="sagemaker: ACM certificate for the gateway's internal ALB, which then "
+        "serves HTTPS on 443 only (prod's policy config requires it); eks uses "
+        "eks.certificateArn",
     )
 
 
@@ -911,6 +936,7 @@ def parse_stack_config(
         problems += _tag_problems(parsed.tags)
         problems += _eks_problems(parsed.eks, parsed.environment)
         problems += _ecs_problems(parsed.ecs)
+        problems += _gateway_problems(parsed.gateway, parsed.platform)
     models: list[Model] = []
     specs: list[ModelConfig] = []
     indexed: dict[int, ModelConfig] = {}

@@ -534,3 +534,24 @@ def test_eks_certificate_is_an_acm_arn_for_the_internal_albs(base_config):
     assert problems(base_config) == (
         "llm-hosting:eks.certificateArn: 'arn:aws:iam::123456789012:server-cert/x' is not an ACM "
         "certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)",)
+
+
+def test_gateway_certificate_is_for_the_sagemaker_gateways_own_alb(base_config):
+    """Only the sagemaker gateway has an ALB of its own; eks shares the models' certificate,
+    ecs the models' ALB."""
+    cert = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
+    base_config["llm-hosting:gateway"] = {"enabled": True, "certificateArn": cert}
+    base_config["llm-hosting:platform"] = "sagemaker"
+    assert parse(base_config).gateway.certificate_arn == cert
+    base_config["llm-hosting:gateway"] = {"enabled": True, "certificateArn": "arn:aws:acm:x"}
+    assert problems(base_config) == (
+        "llm-hosting:gateway.certificateArn: 'arn:aws:acm:x' is not an ACM certificate ARN "
+        "(arn:aws:acm:<region>:<account>:certificate/<id>)",)
+    base_config["llm-hosting:gateway"] = {"enabled": True, "certificateArn": cert}
+    base_config["llm-hosting:platform"] = "eks"
+    assert problems(base_config) == (
+        "llm-hosting:gateway.certificateArn: on eks the gateway's Ingress uses "
+        "llm-hosting:eks.certificateArn; move the certificate there",)
+    base_config["llm-hosting:platform"] = "ecs"
+    assert "llm-hosting:gateway.certificateArn: on ecs the gateway sits on the stack's ALB, "\
+           "which it calls over HTTP; remove it" in problems(base_config)

@@ -449,7 +449,9 @@ def test_eks_manifests_validate_against_the_cluster_version(plan):
                                files=files, key_secret_arn="arn:aws:secretsmanager:x",
                                user=(LITELLM.uid, LITELLM.gid)),
                geks.service(), geks.pod_disruption_budget(plan),
-               geks.horizontal_pod_autoscaler(plan), geks.ingress(plan, "10.30.0.0/16")]
+               geks.horizontal_pod_autoscaler(plan), geks.ingress(plan, "10.30.0.0/16"),
+               geks.ingress(plan, "10.30.0.0/16", "arn:aws:acm:us-east-1:123456789012:"
+                                                  "certificate/0a1b2c3d")]
     for obj in objects:
         kubernetes_validate.validate(obj, K8S, strict=True)
     jsonschema.validate(geks.service_monitor(),

@@ -52,5 +52,6 @@ def eks_gateway(name: str, config: StackConfig, naming: Naming, *,
         entrypoint=LITELLM.entrypoint, user=(LITELLM.uid, LITELLM.gid),
         node_selector=node_selector,
         key_secret_arn=secret.arn, ingress=config.eks.ingress == "internal-alb",
-        vpc_cidr=vpc_cidr, depends_on=[association, *depends_on]), opts)
+        vpc_cidr=vpc_cidr, certificate_arn=config.eks.certificate_arn,
+        depends_on=[association, *depends_on]), opts)
     return gateway, secret

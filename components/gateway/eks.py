@@ -22,6 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.gateway import config as gw
+from components.network import ELB_TLS_POLICY
 
 NAMESPACE = "llm-gateway"
 NAME = "llm-gateway"
@@ -212,13 +213,18 @@ def service_monitor(interval: str = "15s") -> dict[str, Any]:
                                "scrapeTimeout": "10s"}]}}
 
 
-def ingress(plan: gw.GatewayPlan, vpc_cidr: Any) -> dict[str, Any]:
+def ingress(plan: gw.GatewayPlan, vpc_cidr: Any, certificate_arn: str | None = None
+            ) -> dict[str, Any]:
     """Internal ALB (AWS Load Balancer Controller) from the VPC range only, with the idle timeout
-    a held request needs.
+    a held request needs. With the models' certificate (`eks.certificateArn`) it listens on
+    HTTPS 443 only, as theirs do (components/eks/serving.py `ingress`).
     https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/ingress/annotations/"""
     a = "alb.ingress.kubernetes.io/"
+    tls = {f"{a}certificate-arn": certificate_arn, f"{a}listen-ports": '[{"HTTPS": 443}]',
+           f"{a}ssl-policy": ELB_TLS_POLICY} if certificate_arn else {}
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": _meta(
         annotations={
+            **tls,
             f"{a}scheme": "internal", f"{a}target-type": "ip", f"{a}inbound-cidrs": vpc_cidr,
             f"{a}healthcheck-path": gw.HEALTH_PATH, f"{a}success-codes": "200",
             f"{a}load-balancer-attributes":
@@ -247,6 +253,8 @@ class EksGatewayArgs:
     key_secret_arn: pulumi.Input[str]
     ingress: bool
     vpc_cidr: pulumi.Input[str]
+    certificate_arn: str | None = None
+    """With `ingress`: HTTPS 443 only with this ACM certificate."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """The Pod Identity association (and the Prometheus Operator CRDs, for the monitor)."""
 
@@ -294,19 +302,20 @@ class EksGateway(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, *args.depends_on]))
         self.url = pulumi.Output.from_input(cluster_url())
         if args.ingress:
-            ing = ingress(plan, args.vpc_cidr)
+            ing = ingress(plan, args.vpc_cidr, args.certificate_arn)
             alb = k8s.networking.v1.Ingress(
                 f"{name}-ingress", metadata=ing["metadata"], spec=ing["spec"],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, svc,
                                                                      *args.depends_on]))
-            self.url = alb.status.apply(_ingress_url)
+            scheme = "https" if args.certificate_arn else "http"
+            self.url = alb.status.apply(lambda status: _ingress_url(status, scheme))
         self.register_outputs({"url": self.url})
 
 
-def _ingress_url(status: Any) -> str:
+def _ingress_url(status: Any, scheme: str = "http") -> str:
     """The ALB's URL once the controller has published it (Pulumi waits for it on create)."""
     try:
         host = status.load_balancer.ingress[0].hostname
     except (AttributeError, IndexError, TypeError):
         return cluster_url()
-    return f"http://{host}/v1" if host else cluster_url()
+    return f"{scheme}://{host}/v1" if host else cluster_url()

@@ -31,6 +31,7 @@ import pulumi_aws as aws
 from components.gateway import config as gw
 from components.gateway import iam, monitoring
 from components.gateway.master_key import master_key_secret
+from components.network import ELB_TLS_POLICY
 from components.tags import Naming
 
 CONTAINER = "gateway"
@@ -213,6 +214,8 @@ class FargateGatewayArgs:
     egress: Sequence[tuple[int, str]] = ()
     """(port, CIDR) the gateway calls besides HTTPS (AWS APIs): the ECS ALB on 80."""
     alarm_topic_arn: str | None = None
+    certificate_arn: str | None = None
+    """On its own ALB: serve HTTPS on 443 only with this ACM certificate (else HTTP on 80)."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -378,12 +381,14 @@ class FargateGateway(pulumi.ComponentResource):
             return _Entry(a.security_group_id, a.listener_arn, None, a.dns_name, a.scheme,
                           a.arn_suffix)
         naming = args.naming
+        https = args.certificate_arn is not None
+        port = 443 if https else 80
         sg = aws.ec2.SecurityGroup(
             f"{name}-alb-sg", vpc_id=args.vpc_id, tags={**tags, "Name": naming.physical(
                 "gateway-alb")},
             description="Gateway load balancer: HTTP from the VPC, out to the gateway tasks",
             ingress=[aws.ec2.SecurityGroupIngressArgs(
-                description="clients in the VPC", protocol="tcp", from_port=80, to_port=80,
+                description="clients in the VPC", protocol="tcp", from_port=port, to_port=port,
                 cidr_blocks=[args.vpc_cidr])],
             egress=[aws.ec2.SecurityGroupEgressArgs(
                 description="gateway tasks", protocol="tcp", from_port=gw.PORT,
@@ -396,7 +401,8 @@ class FargateGateway(pulumi.ComponentResource):
             idle_timeout=args.plan.idle_timeout_seconds,
             drop_invalid_header_fields=True,
             enable_deletion_protection=naming.protect, tags=tags, opts=opts)
-        return _Entry(sg.id, None, alb.arn, alb.dns_name, "http", alb.arn_suffix)
+        return _Entry(sg.id, None, alb.arn, alb.dns_name, "https" if https else "http",
+                      alb.arn_suffix)
 
     def _route(self, name: str, args: FargateGatewayArgs, entry: _Entry,
                target_group: aws.lb.TargetGroup, tags: dict[str, str],
@@ -411,11 +417,17 @@ class FargateGateway(pulumi.ComponentResource):
                     path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(
                         values=["/v1/*"]))],
                 actions=forward, tags=tags, opts=opts)
+        default_actions = [aws.lb.ListenerDefaultActionArgs(
+            type="forward", target_group_arn=target_group.arn)]
+        if args.certificate_arn is not None:
+            # HTTPS only, no port-80 redirect: clients are our own, inside the VPC.
+            return aws.lb.Listener(
+                f"{name}-https", load_balancer_arn=entry.alb_arn, port=443, protocol="HTTPS",
+                ssl_policy=ELB_TLS_POLICY, certificate_arn=args.certificate_arn,
+                default_actions=default_actions, tags=tags, opts=opts)
         return aws.lb.Listener(
             f"{name}-http", load_balancer_arn=entry.alb_arn, port=80, protocol="HTTP",
-            default_actions=[aws.lb.ListenerDefaultActionArgs(
-                type="forward", target_group_arn=target_group.arn)],
-            tags=tags, opts=opts)
+            default_actions=default_actions, tags=tags, opts=opts)
 
     def _autoscaling(self, name: str, plan: gw.GatewayPlan, cluster_name: pulumi.Output[str],
                      service: aws.ecs.Service, tags: dict[str, str],

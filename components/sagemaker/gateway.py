@@ -43,4 +43,5 @@ def sagemaker_gateway(name: str, config: StackConfig, naming: Naming, network: N
             lambda ap: [arn for t in plan.bedrock_targets
                         for arn in gw.bedrock_resource_arns(t, config.region, ap[1], ap[0])]),
         alarm_topic_arn=config.sagemaker.alarm_topic_arn,
+        certificate_arn=config.gateway.certificate_arn,
     ), opts)

@@ -459,7 +459,9 @@ def _has_key(value: Any, key: str) -> bool:
     return False
 
 
-#: (property anywhere in a resource's inputs, the rule that must check that resource's type)
+#: (property anywhere in a resource's inputs, the rule that must check that resource's type;
+#: `a|b`: either rule). SNS topics, secrets and AMP workspaces are always encrypted, so their
+#: `kmsKeyId` is judged by the customer-managed-key rule alone.
 COVERAGE = [
     ("instanceType", "gpu-instance-allowlist"), ("instanceTypes", "gpu-instance-allowlist"),
     ("productionVariants", "llm-startup-timeouts"), ("productionVariants", "encryption-at-rest"),
@@ -467,7 +469,8 @@ COVERAGE = [
     ("environment", "no-plaintext-secrets"), ("env", "no-plaintext-secrets"),
     ("startupProbe", "llm-startup-timeouts"), ("healthCheckGracePeriodSeconds",
                                                "llm-startup-timeouts"),
-    ("blockDeviceMappings", "encryption-at-rest"), ("kmsKeyId", "encryption-at-rest"),
+    ("blockDeviceMappings", "encryption-at-rest"),
+    ("kmsKeyId", "encryption-at-rest|encryption-customer-managed-keys"),
 ]
 
 
@@ -483,7 +486,8 @@ def test_every_resource_type_the_program_registers_is_covered(path):
         if r.type.startswith(("pulumi:", "llm-hosting:", "kubernetes:helm.sh/")):
             continue
         for prop, rule in COVERAGE:
-            if _has_key(r.inputs, prop) and r.type not in by_name[rule].checks:
+            if _has_key(r.inputs, prop) and all(r.type not in by_name[name].checks
+                                                for name in rule.split("|")):
                 uncovered.add((rule, r.type, prop))
         if isinstance(r.inputs.get("tags"), (dict, list)) and \
                 r.type not in taggable_types():
@@ -626,17 +630,30 @@ print(len([rule.policy() for rule in RULES]))
     assert all(name in requirements for name in ("pulumi-policy", "pulumi>=", "pydantic"))
 
 
-def test_sagemaker_stack_with_the_gateway_on_passes_the_prod_rules(pack):
+@pytest.mark.parametrize("certificate", [None, "arn:aws:acm:us-east-1:123456789012:"
+                                               "certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"])
+def test_sagemaker_stack_with_the_gateway_on_passes_the_prod_rules(pack, certificate):
     """The example stacks cover the gateway on ECS (staging) and EKS (prod); dev has it off, so
-    run dev with it on (Fargate, its own ALB, SSM bundle, master key) under prod enforcement."""
+    run dev with it on (Fargate, its own ALB, SSM bundle, master key) under prod enforcement:
+    its internal ALB passes once `gateway.certificateArn` makes it HTTPS-only."""
     stack = read_stack_file(ROOT / "Pulumi.dev.yaml")
-    config = {**stack.config, "llm-hosting:gateway": json.dumps({"enabled": True})}
-    graph = run_program(config, stack="dev", secret_keys=stack.secret_keys)
+    gateway_config = {"enabled": True, **({"certificateArn": certificate} if certificate else {})}
+    config = {**stack.config, "llm-hosting:gateway": json.dumps(gateway_config)}
+    graph = run_cached(config, stack="dev", secret_keys=stack.secret_keys)
     assert graph.of_type("llm-hosting:gateway:FargateGateway")
     found = analyze_all(pack, graph.resources, "prod")
-    gateway = [f"{d.policy} {d.urn}: {d.detail}" for d in found
+    gateway = [f"{d.policy} {d.urn.rsplit('::', 1)[1]}: {d.detail}" for d in found
                if d.level == "mandatory" and "gateway" in d.urn]
-    assert gateway == []
+    if certificate:
+        assert gateway == []
+        listener, = graph.of_type("aws:lb/listener:Listener")
+        assert (listener.inputs["port"], listener.inputs["protocol"],
+                listener.inputs["certificateArn"]) == (443, "HTTPS", certificate)
+    else:
+        assert gateway == ["transit-listener-https sagemaker-gateway-http: HTTP listener on "
+                           "port 80 of the internal load balancer sagemaker-gateway-alb serves "
+                           "plain text; this environment requires HTTPS on every listener: "
+                           "listen on HTTPS with an ACM certificate (or redirect to it)"]
 
 
 PROD = ROOT / "Pulumi.prod.yaml"
@@ -646,20 +663,21 @@ CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0
 @pytest.mark.parametrize("certificate", [None, CERT])
 def test_prod_internal_albs_need_the_eks_certificate(pack, certificate):
     """Prod's config refuses plain HTTP even on internal load balancers: `eks.certificateArn`
-    makes every model's Ingress listen on HTTPS 443 only."""
+    makes every model's Ingress, and the gateway's, listen on HTTPS 443 only."""
     stack = read_stack_file(PROD)
     eks = {**json.loads(stack.config["llm-hosting:eks"]), "ingress": "internal-alb",
            **({"certificateArn": certificate} if certificate else {})}
     graph = run_cached({**stack.config, "llm-hosting:eks": json.dumps(eks)},
                         stack=stack.stack, secret_keys=stack.secret_keys)
     ingresses = graph.of_type("kubernetes:networking.k8s.io/v1:Ingress")
-    assert len(ingresses) == 2
+    assert len(ingresses) == 3  # the two models' and the gateway's
     found = analyze_all(pack, graph.resources, "prod")
     mandatory = {(d.policy, d.urn) for d in found if d.level == "mandatory"}
     if certificate:
         assert mandatory == set()
-        ann = ingresses[0].inputs["metadata"]["annotations"]
-        assert ann["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]'
-        assert ann["alb.ingress.kubernetes.io/certificate-arn"] == CERT
+        for ingress in ingresses:
+            ann = ingress.inputs["metadata"]["annotations"]
+            assert ann["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]'
+            assert ann["alb.ingress.kubernetes.io/certificate-arn"] == CERT
     else:
         assert mandatory == {("transit-listener-https", i.urn) for i in ingresses}

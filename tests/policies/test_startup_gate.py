@@ -26,7 +26,8 @@ LARGEST = "meta-llama/Llama-3.1-405B-Instruct"
 
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
-"""Prod's policy config wants HTTPS on the ECS load balancer even inside the VPC."""
+"""Prod's policy config wants HTTPS on the ECS load balancer and on the SageMaker gateway's ALB
+even inside the VPC."""
 
 
 def prod_stack(platform: str) -> dict[str, Any]:
@@ -35,6 +36,8 @@ def prod_stack(platform: str) -> dict[str, Any]:
         "llm-hosting:environment": "prod",
         "llm-hosting:platform": platform,
         **({"llm-hosting:ecs": {"certificateArn": CERTIFICATE}} if platform == "ecs" else {}),
+        **({"llm-hosting:gateway": {"certificateArn": CERTIFICATE}}
+           if platform == "sagemaker" else {}),
         "llm-hosting:models": [{
             "name": "llama-405b", "modelId": LARGEST, "quantization": "fp8",
             "gpusPerReplica": 8, "minReplicas": 1, "maxReplicas": 1,
