@@ -24,7 +24,7 @@ Operators (one mutant per site and operator):
   CONST  True <-> False
   CALL   any <-> all, min <-> max
   YIELD  `yield x` statement removed (a check stops reporting one violation)
-  RETURN `return x` -> `return None` (x not already None)
+  RETURN `return x` -> `return None` (x not None or False)
   FLOW   continue <-> break
 
 Not mutated (exclusions), with the reason:
@@ -36,7 +36,9 @@ Not mutated (exclusions), with the reason:
   - numbers that are elements of a module-level tuple/list/set literal (an enumeration of the
     values an AWS API accepts, such as CloudWatch's retention days): facts copied from a cited
     source, not logic (their use is mutated: membership tests, the minimum filter);
-  - `policies/__main__.py`: it only assembles the pack (every protocol test imports it).
+  - `policies/__main__.py`: it only assembles the pack (every protocol test imports it);
+  - `return False` -> `return None`: both falsy where a predicate's result is tested (CONST
+    mutates it to `return True`).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ SCHEMA_BOUNDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "
                  "maxItems", "minLength", "maxLength"}
 
 POLICY_FAST = ["tests/policies/test_policy_boundaries.py",
+               "tests/policies/test_policy_rule_edges.py",
                "tests/policies/test_policy_framework.py",
                "tests/policies/test_policy_cost_units.py", "tests/policies/test_policy_rules.py",
                "tests/policies/test_policy_families.py"]
@@ -75,10 +78,12 @@ POLICY_SLOW = ["tests/policies/test_policy_families_protocol.py",
 GATE_SLOW = ["tests/policies/test_policy_client.py", "tests/policies/test_policy_check.py",
              *POLICY_SLOW]
 SIZING_FAST = ["tests/test_sizing.py", "tests/test_sizing_calibration.py",
+               "tests/test_config_ranges.py", "tests/test_startup.py",
                "tests/policies/test_policy_rules.py",
                "tests/policies/test_policy_boundaries.py"]
 SIZING_SLOW = ["tests/test_config.py", "tests/test_plan.py", "tests/test_stacks.py",
-               "tests/test_eks_nodepool.py",
+               "tests/test_eks_nodepool.py", "tests/test_capacity_demand.py",
+               "tests/test_engine_args_graph.py",
                "tests/policies/test_policy_families_protocol.py",
                "tests/policies/test_policy_protocol.py"]
 
@@ -192,7 +197,7 @@ def sites(tree: ast.Module) -> Iterator[tuple[str, ast.AST, str]]:
         elif isinstance(node, ast.Expr) and isinstance(node.value, (ast.Yield, ast.YieldFrom)):
             yield "YIELD", node, "yield removed"
         elif isinstance(node, ast.Return) and node.value is not None and not (
-                isinstance(node.value, ast.Constant) and node.value.value is None):
+                isinstance(node.value, ast.Constant) and node.value.value in (None, False)):
             yield "RETURN", node, "return x -> return None"
         elif isinstance(node, (ast.Continue, ast.Break)):
             yield "FLOW", node, ("continue -> break" if isinstance(node, ast.Continue)
@@ -393,9 +398,10 @@ def main() -> int:
     todo = [m for f in files for m in mutants(f, roots[0])]
     if args.only_survivors:
         previous = json.loads(args.only_survivors.read_text())
-        keep = {(r["file"], r["operator"], r["index"]) for r in previous["results"]
-                if r["verdict"] == "survived"}
-        todo = [m for m in todo if (m.file, m.operator, m.index) in keep]
+        # By text, not position: tests and fixes written since then move lines.
+        keep = {(r["file"], r["operator"], r["source_line"], r["change"])
+                for r in previous["results"] if r["verdict"] == "survived"}
+        todo = [m for m in todo if m.key in keep]
     equivalent = [m for m in todo if m.key in EQUIVALENT]
     todo = [m for m in todo if m.key not in EQUIVALENT]
     if args.list:
