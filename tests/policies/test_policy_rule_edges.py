@@ -468,3 +468,106 @@ def test_an_elastic_ip_on_an_instance(type_, key):
         "subnets without public IPs"]
     # a NAT gateway's Elastic IP is not on an instance
     assert run("compute-no-public-ip", type_, {"domain": "vpc"}) == []
+
+
+@pytest.mark.parametrize(("cidr", "internet"), [
+    ("0.0.0.1/0", True),   # host bits set: AWS normalises it, so does the rule
+    (" 0.0.0.0/0 ", True),
+])
+def test_cidrs_with_host_bits_or_spaces(cidr, internet):
+    props = {"ingress": [{"protocol": "tcp", "fromPort": 22, "toPort": 22,
+                          "cidrBlocks": [cidr]}]}
+    assert run("private-by-default", "aws:ec2/securityGroup:SecurityGroup", props) == [
+        f"ingress[0] admits {cidr} on tcp 22-22; only HTTPS (443 alone) to an allowed public "
+        "load balancer may be open to the internet"]
+
+
+@pytest.mark.parametrize(("low", "high", "protocol", "shown"), [
+    (-1, -1, "tcp", "tcp -1--1"), (65535, 65535, "tcp", "tcp 65535-65535"),
+    (0, 65535, 6.0, "6 0-65535"), (22, 22, 17.0, "17 22-22"),
+])
+def test_port_and_protocol_limits_are_accepted(low, high, protocol, shown):
+    props = {"ingress": [{"protocol": protocol, "fromPort": low, "toPort": high,
+                          "cidrBlocks": ["0.0.0.0/0"]}]}
+    assert run("private-by-default", "aws:ec2/securityGroup:SecurityGroup", props) == [
+        f"ingress[0] admits 0.0.0.0/0 on {shown}; only HTTPS (443 alone) to an allowed public "
+        "load balancer may be open to the internet"]
+
+
+def test_protocol_six_as_a_float_is_tcp_for_the_443_exception():
+    props = {"ingress": [{"protocol": 6.0, "fromPort": 443, "toPort": 443,
+                          "cidrBlocks": ["0.0.0.0/0"]}]}
+    assert run("private-by-default", "aws:ec2/securityGroup:SecurityGroup", props,
+               {"allowPublicLoadBalancers": True}) == []
+
+
+@pytest.mark.parametrize(("cidrs", "open_"), [
+    ([], True),  # no list: the endpoint is open to all
+    (["10.1.0.0/16", "0.0.0.0/0"], True),  # one internet CIDR is enough
+    (["10.1.0.0/16"], False),
+])
+def test_eks_public_endpoint_cidrs(cidrs, open_):
+    props = {"vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": cidrs}}
+    found = run("private-by-default", "aws:eks/cluster:Cluster", props,
+                {"requirePrivateClusterEndpoint": True})
+    assert bool(found) is open_, found
+
+
+# -------------------------------------------------------------------------- encryption
+
+LT_EBS = [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true"}},
+          {"deviceName": "/dev/sdb", "virtualName": "ephemeral0"},  # instance store: no ebs
+          {"ebs": {"encrypted": False}}]
+
+
+@pytest.mark.parametrize(("type_", "props", "expected"), [
+    ("aws:ec2/launchTemplate:LaunchTemplate", {"blockDeviceMappings": LT_EBS},
+     ["blockDeviceMappings[2] (?): ebs.encrypted is not true"]),
+    ("aws-native:ec2:LaunchTemplate", {"launchTemplateData": {"blockDeviceMappings": LT_EBS}},
+     ["launchTemplateData.blockDeviceMappings[2] (?): ebs.encrypted is not true"]),
+    ("aws-native:ec2:Instance", {"blockDeviceMappings": LT_EBS},
+     ["blockDeviceMappings[2] (?): ebs.encrypted is not true"]),
+    ("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", {"spec": {"blockDeviceMappings": LT_EBS}},
+     ["spec.blockDeviceMappings[2] (?): ebs.encrypted is not true"]),
+    ("aws:ec2/instance:Instance", {"rootBlockDevice": {"encrypted": False}, "ebsBlockDevices": [
+        {"deviceName": "/dev/sdb", "encrypted": True}, {"encrypted": False}]},
+     ["rootBlockDevice.encrypted is not true", "ebsBlockDevices[1] (?): encrypted is not true"]),
+    ("aws:ec2/instance:Instance", {"ebsBlockDevices": [{"deviceName": "/dev/sdf"}]},
+     ["ebsBlockDevices[0] (/dev/sdf): encrypted is not true"]),
+    ("aws:ec2/instance:Instance", {"rootBlockDevice": {"encrypted": True}}, []),
+    ("aws:ec2/instance:Instance", {}, []),  # no root block: the AMI's, judged by the account
+    ("aws:ebs/volume:Volume", {"encrypted": False}, ["encrypted is not true"]),
+    ("aws:ebs/volume:Volume", {}, ["encrypted is not true"]),
+    ("aws-native:ec2:Volume", {"encrypted": True}, []),
+])
+def test_block_storage_encryption(type_, props, expected):
+    assert run("encryption-at-rest", type_, props) == expected
+
+
+SECRETS_NOT_ENCRYPTED = ("encryptionConfig does not encrypt 'secrets' with a KMS key; "
+                         "envelope-encrypt Kubernetes secrets")
+
+
+@pytest.mark.parametrize(("type_", "config", "encrypted"), [
+    ("aws:eks/cluster:Cluster", {"resources": ["secrets"], "provider": {"keyArn": "k"}}, True),
+    ("aws:eks/cluster:Cluster", {"resources": ["secrets"], "provider": {}}, False),
+    ("aws:eks/cluster:Cluster", {"resources": ["configmaps"], "provider": {"keyArn": "k"}}, False),
+    ("aws:eks/cluster:Cluster", None, False),
+    ("aws-native:eks:Cluster", [{"resources": ["secrets"], "provider": {"keyArn": "k"}}], True),
+    ("aws-native:eks:Cluster", [], False),
+])
+def test_eks_secrets_encryption(type_, config, encrypted):
+    props = {} if config is None else {"encryptionConfig": config}
+    assert run("encryption-at-rest", type_, props) == ([] if encrypted else
+                                                        [SECRETS_NOT_ENCRYPTED])
+
+
+def test_any_allowed_name_pattern_exempts_a_resource():
+    config = {"requireCustomerManagedKeys": True,
+              "awsManagedKeyAllowed": ["*-karpenter-interruption", "r"]}
+    assert run("encryption-customer-managed-keys", "aws:sqs/queue:Queue", {}, config) == []
+    config["awsManagedKeyAllowed"] = ["*-karpenter-interruption"]
+    assert run("encryption-customer-managed-keys", "aws:sqs/queue:Queue", {}, config) == [
+        "kmsMasterKeyId is unset (an AWS-owned or AWS-managed key); this environment requires a "
+        "customer-managed KMS key, or list the resource in awsManagedKeyAllowed if it holds no "
+        "model or user data"]
