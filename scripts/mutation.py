@@ -20,7 +20,7 @@ Operators (one mutant per site and operator):
   BOOL   `and` <-> `or`
   NOT    `not x` -> `x`
   ARITH  + <-> -, * <-> /, // -> /
-  NUM    integer or float literal n -> n + 1 (0 -> 1, 1 -> 2, 0.9 -> 1.9)
+  NUM    integer or float literal n -> n + 1 (0 -> 1, 1 -> 2, 0.9 -> 1.9, -1 -> 0)
   CONST  True <-> False
   CALL   any <-> all, min <-> max
   YIELD  `yield x` statement removed (a check stops reporting one violation)
@@ -37,6 +37,8 @@ Not mutated (exclusions), with the reason:
     values an AWS API accepts, such as CloudWatch's retention days): facts copied from a cited
     source, not logic (their use is mutated: membership tests, the minimum filter);
   - `policies/__main__.py`: it only assembles the pack (every protocol test imports it);
+  - decorators (`@dataclass(frozen=True)`): no code assigns to a frozen field, so unfreezing
+    changes nothing a test could see;
   - `return False` -> `return None`: both falsy where a predicate's result is tested (CONST
     mutates it to `return True`).
 """
@@ -110,7 +112,20 @@ def suites(relpath: str) -> tuple[list[str], list[str]]:
 
 #: Mutants no test can tell apart from the original, keyed by (file, operator, original source
 #: line stripped, change), with the reason. Reviewed by hand after each run.
-EQUIVALENT: dict[tuple[str, str, str, str], str] = {}
+_ONLY_TRUTHINESS = "the one caller tests the result's truthiness: [] and None are both false"
+EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("policies/rules/_capacity.py", "RETURN", "return []", "return x -> return None"):
+        "max_count: " + _ONLY_TRUTHINESS + " (cost.price_capacity: `if not counts`)",
+    ("policies/rules/storage.py", "NUM",
+     'f"(permissions {preview_permissions(grant)}) to {uri.rsplit(\'/\', 1)[-1]}; "',
+     "1 -> 2"):
+        "the last path segment of a grantee URI is the same however many splits precede it",
+    ("policies/rules/secrets.py", "NUM", 'kind = resource.type.rsplit(":", 1)[-1]', "1 -> 2"):
+        "the last segment of a type token is the same however many splits precede it",
+    ("policies/rules/transit.py", "NUM",
+     'ports = [("HTTPS", 443)] if certificate else [("HTTP", 80)]', "443 -> 444"):
+        "only HTTP ports are reported or compared; an HTTPS entry's port is never read",
+}
 
 
 @dataclass(frozen=True)
@@ -157,6 +172,9 @@ def _skipped_nodes(tree: ast.AST) -> set[int]:
             mark(node.annotation)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             mark(node.returns)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for decorator in node.decorator_list:
+                mark(decorator)
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             mark(node)
         if isinstance(node, ast.Assign) and any(
@@ -172,6 +190,8 @@ def _skipped_nodes(tree: ast.AST) -> set[int]:
 def sites(tree: ast.Module) -> Iterator[tuple[str, ast.AST, str]]:
     """(operator, node, change) for every mutation site, in a stable order."""
     skip = _skipped_nodes(tree)
+    negated = {id(n.operand) for n in ast.walk(tree)
+               if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub)}
     for node in ast.walk(tree):
         if id(node) in skip:
             continue
@@ -187,7 +207,14 @@ def sites(tree: ast.Module) -> Iterator[tuple[str, ast.AST, str]]:
         elif isinstance(node, ast.BinOp) and type(node.op) in _SWAP_BIN:
             new = _SWAP_BIN[type(node.op)]
             yield "ARITH", node, f"{_OP_TEXT[type(node.op)]} -> {_OP_TEXT[new]}"
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and \
+                isinstance(node.operand, ast.Constant) and \
+                type(node.operand.value) in (int, float):
+            value = -node.operand.value  # `-1` is one literal (an index from the end)
+            yield "NUM", node, f"{value!r} -> {value + 1!r}"
         elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            if id(node) in negated:
+                continue
             yield "NUM", node, f"{node.value!r} -> {node.value + 1!r}"
         elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
             yield "CONST", node, f"{node.value} -> {not node.value}"
@@ -225,6 +252,8 @@ class _Apply(ast.NodeTransformer):
             case "ARITH":
                 node.op = _SWAP_BIN[type(node.op)]()  # type: ignore[attr-defined]
             case "NUM":
+                if isinstance(node, ast.UnaryOp):
+                    return ast.Constant(-node.operand.value + 1)  # type: ignore[attr-defined]
                 node.value = node.value + 1  # type: ignore[attr-defined]
             case "CONST":
                 node.value = not node.value  # type: ignore[attr-defined]

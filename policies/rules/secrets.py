@@ -73,14 +73,16 @@ def shaped_like_secret(value: str) -> bool:
     return bool(_SECRET_VALUES.search(value))
 
 
-def _why(name: str, value: Any) -> str | None:
+def _why(name: str, value: Any, where: str) -> str | None:
+    """`where`: the value's property path, for a malformed scalar (a map or list knows its
+    own)."""
     if value is None:
         return None
     if not isinstance(value, str):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         else:
-            raise Malformed(path_of(value, name), value, "a string value")
+            raise Malformed(path_of(value, where), value, "a string value")
     if not value:
         return None
     if is_secret_name(name):
@@ -151,7 +153,7 @@ def check_task_definition(resource: Resource, config: Mapping[str, Any]) -> Iter
         cname = string_at(c, "name") or "?"
         for entry in items_at(c, "environment"):
             name = string_at(entry, "name") or ""
-            why = _why(name, get(entry, "value"))
+            why = _why(name, get(entry, "value"), f"{path_of(entry, cname)}.value")
             if why:
                 yield (f"container {cname}: environment variable {name} "
                        f"{why}; DescribeTaskDefinition shows it in plain text: pass it through "
@@ -166,7 +168,7 @@ def check_task_definition(resource: Resource, config: Mapping[str, Any]) -> Iter
 
 def _sagemaker_env(where: str, env: Any, api: str) -> Iterable[str]:
     for name, value in _env_map(env):
-        why = _why(name, value)
+        why = _why(name, value, f"{path_of(env, where)}.{name}")
         if why:
             yield (f"{where}: environment variable {name} {why}; {api} shows it in plain text "
                    "to anyone allowed to describe it: stage the weights in S3 (weightsUri) "
@@ -220,7 +222,7 @@ def check_pod_spec(resource: Resource, config: Mapping[str, Any]) -> Iterable[st
         cname = string_at(c, "name") or "?"
         for entry in items_at(c, "env"):
             name = string_at(entry, "name") or ""
-            why = _why(name, get(entry, "value"))
+            why = _why(name, get(entry, "value"), f"{path_of(entry, cname)}.value")
             if why:
                 yield (f"container {cname}: env {name} {why}; {_POD_SPEC}: use "
                        "valueFrom.secretKeyRef")

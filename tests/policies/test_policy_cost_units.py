@@ -341,3 +341,38 @@ def test_a_model_described_by_annotations_and_tags_counts_once_under_its_name():
     found = run_stack("cost-ceiling", [deployment, template], {"maxHourlyUsd": 1e-9})
     assert len(found) == 1
     assert f"serving tags at max replicas ${2 * ec2('g6e.xlarge'):.2f} (llama-8b $" in found[0]
+
+
+# --------------------------------------------------------------------------------------------
+# edges
+
+
+def test_fleets_without_a_target_capacity_launch_nothing():
+    fleet = tagged({"launchTemplateConfigs": [{"overrides": _overrides("g6e.xlarge")}]})
+    assert priced([("aws:ec2/fleet:Fleet", fleet)]) == ({}, [])
+    spot = tagged({"launchSpecifications": [{"instanceType": "g5.xlarge"}]})
+    assert priced([("aws:ec2/spotFleetRequest:SpotFleetRequest", spot)]) == ({}, [])
+
+
+def test_a_zero_weight_is_ignored_not_divided_by():
+    spot = tagged({"targetCapacity": 2, "launchSpecifications": [
+        {"instanceType": "g5.xlarge", "weightedCapacity": 0},
+        {"instanceType": "g5.xlarge", "weightedCapacity": 0.5}]})
+    assert priced([("aws:ec2/spotFleetRequest:SpotFleetRequest", spot)]) == (
+        {"r0": round(4 * ec2("g5.xlarge"), 2)}, [])
+
+
+def test_a_serverless_variant_before_an_instance_variant():
+    config = tagged({"productionVariants": [
+        {"variantName": "serverless", "serverlessConfig": {"maxConcurrency": 5}},
+        _variant("a", initialInstanceCount=3)]}, list_tags=True)
+    assert priced([("aws-native:sagemaker:EndpointConfig", config)]) == (
+        {"r0": round(3 * sagemaker("g6e.xlarge"), 2)}, [])
+
+
+@pytest.mark.parametrize(("value", "shown"), [("", '""'), (5, "5"), (["g5.xlarge"],
+                                                                     '["g5.xlarge"]')])
+def test_an_instance_type_that_is_no_name(value, shown):
+    assert priced([("aws:ec2/instance:Instance", tagged({"instanceType": value}))]) == ({}, [
+        f"malformed input on r0 (aws:ec2/instance:Instance): instanceType is {shown}, not an "
+        "instance type name; the policy cannot judge it, fix the value"])

@@ -571,3 +571,103 @@ def test_any_allowed_name_pattern_exempts_a_resource():
         "kmsMasterKeyId is unset (an AWS-owned or AWS-managed key); this environment requires a "
         "customer-managed KMS key, or list the resource in awsManagedKeyAllowed if it holds no "
         "model or user data"]
+
+
+# ----------------------------------------------------------------------------- secrets
+
+HF = "hf_" + "a" * 34
+SAGEMAKER_ENV = ("environment variable HF_TOKEN is named like a credential; {api} shows it in "
+                 "plain text to anyone allowed to describe it: stage the weights in S3 "
+                 "(weightsUri) so no token is needed")
+
+
+def test_every_container_of_a_sagemaker_model():
+    props = {"containers": [{"environment": {"A": "1"}}, {"environment": {"HF_TOKEN": HF}}]}
+    assert run("no-plaintext-secrets", "aws:sagemaker/model:Model", props) == [
+        "containers[1]: " + SAGEMAKER_ENV.format(api="DescribeModel")]
+
+
+def test_every_specification_of_an_inference_component():
+    props = {"specifications": [{"container": {"environment": {"HF_TOKEN": HF}}}]}
+    assert run("no-plaintext-secrets", "aws-native:sagemaker:InferenceComponent", props) == [
+        "specifications[0].container: " + SAGEMAKER_ENV.format(api="DescribeInferenceComponent")]
+
+
+def _pod(env: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"containers": [{"name": "app", "env": env}]}
+
+
+@pytest.mark.parametrize(("kind", "props"), [
+    ("core/v1:Pod", {"spec": _pod([{"name": "API_KEY", "value": "abcdefgh"}])}),
+    ("batch/v1:CronJob", {"spec": {"jobTemplate": {"spec": {"template": {
+        "spec": _pod([{"name": "API_KEY", "value": "abcdefgh"}])}}}}}),
+    ("batch/v1:Job", {"spec": {"template": {"spec": _pod([{"name": "API_KEY",
+                                                           "value": "abcdefgh"}])}}}),
+])
+def test_the_pod_spec_of_every_workload_kind(kind, props):
+    assert run("no-plaintext-secrets", f"kubernetes:{kind}", props) == [
+        "container app: env API_KEY is named like a credential; its value is readable by anyone "
+        "who can read the pod spec: use valueFrom.secretKeyRef"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (12345678, "is named like a credential"),  # a number is still a literal
+    (0.5, "is named like a credential"),
+    (True, None), ({"a": 1}, None),            # malformed: not a string value
+])
+def test_non_string_environment_values(value, expected):
+    props = {"spec": _pod([{"name": "API_KEY", "value": value}])}
+    found = run("no-plaintext-secrets", "kubernetes:core/v1:Pod", props)
+    if expected:
+        assert found == [f"container app: env API_KEY {expected}; its value is readable by "
+                         "anyone who can read the pod spec: use valueFrom.secretKeyRef"]
+    else:
+        assert found == [f"malformed input on r (kubernetes:core/v1:Pod): spec.containers[0]."
+                         f"env[0].value is {json.dumps(value)}, not a string value; the policy "
+                         "cannot judge it, fix the value"]
+
+
+def test_a_malformed_environment_value_is_named_by_its_property_path():
+    ecs = {"containerDefinitions": json.dumps([{"name": "a", "environment": [
+        {"name": "X", "value": True}]}])}
+    assert run("no-plaintext-secrets", "aws:ecs/taskDefinition:TaskDefinition", ecs) == [
+        "malformed input on r (aws:ecs/taskDefinition:TaskDefinition): containerDefinitions[0]."
+        "environment[0].value is true, not a string value; the policy cannot judge it, fix the "
+        "value"]
+    model = {"primaryContainer": {"environment": {"X": False}}}
+    assert run("no-plaintext-secrets", "aws:sagemaker/model:Model", model) == [
+        "malformed input on r (aws:sagemaker/model:Model): primaryContainer.environment.X is "
+        "false, not a string value; the policy cannot judge it, fix the value"]
+
+
+CM = "kubernetes:core/v1:ConfigMap"
+
+
+@pytest.mark.parametrize(("line", "flagged"), [
+    ("api_key: abcdefg", False),      # 7 characters: too short to be a credential
+    ("api_key: abcdefgh", True),      # 8
+    ("api_key: abcdefghi", True),     # 9
+    ("api_key: true", False), ("api_key: null", False), ("api_key: 12345678.9", False),
+    ("api_key: ${API_KEY}", False), ("api_key: os.environ/API_KEY", False),
+    ("timeout: abcdefghij", False),
+])
+def test_credentials_inside_a_config_file(line, flagged):
+    text = f"# settings\nlog_level: info\n{line}\nother: x\n"
+    found = run("no-plaintext-secrets", CM, {"data": {"config.yaml": text}})
+    assert found == (["data.config.yaml sets api_key to a literal credential; mount it from a "
+                      "Secret instead"] if flagged else [])
+
+
+def test_every_line_and_every_file_of_a_config_map_is_read():
+    data = {"a.yaml": "x: 1\npassword: hunter22hunter\n",
+            "b.yaml": "skip\ntoken: abcdefghijk\n"}
+    assert run("no-plaintext-secrets", CM, {"data": data}) == [
+        "data.a.yaml sets password to a literal credential; mount it from a Secret instead",
+        "data.b.yaml sets token to a literal credential; mount it from a Secret instead"]
+
+
+def test_binary_data_shaped_like_a_credential():
+    assert run("no-plaintext-secrets", CM, {"binaryData": {"blob": f"x {HF} y"}}) == [
+        "binaryData.blob holds a value shaped like a credential; use a Secret"]
+    # a credential-looking name in binaryData is not read as text
+    assert run("no-plaintext-secrets", CM, {"binaryData": {"api_key": "abcdefgh"}}) == []
