@@ -3,10 +3,10 @@
 Used by the `plan` command (what would `pulumi up` create?) and by the tests. The recorder
 answers like AWS would for the few outputs the program reads (ids, ARNs, subnet lists), records
 every resource's type, name, inputs, parent and provider, and every invoke, so a test asks
-questions of the graph instead of the mock. Two pitfalls of the SDK's stock mocks are handled
-here (see ../shared/TESTING.md): resource references in inputs are replaced by their URN before
-the stock monitor deserializes them on another event loop, and `Call` (component methods) is
-forwarded to the mocks.
+questions of the graph instead of the mock. Two pitfalls of the SDK's stock mocks
+(`pulumi.runtime.mocks`) are handled here: resource references in inputs are replaced by their
+URN before the stock monitor deserializes them on another event loop, and `Call` (component
+methods) is forwarded to the mocks.
 """
 
 from __future__ import annotations
