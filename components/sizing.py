@@ -263,11 +263,6 @@ class ProfiledMemory:
         blocks = math.floor(self.kv_cache_gib * GIB / (self.kv_bytes_per_token * KV_BLOCK_TOKENS))
         return blocks * KV_BLOCK_TOKENS
 
-    @property
-    def outside_budget_gib(self) -> float:
-        """Memory used outside ``visible x utilization``: graphs, plus the baseline at 0.12."""
-        return self.cuda_graph_gib + (0.0 if self.baseline_in_budget else self.baseline_gib)
-
 
 @dataclass(frozen=True)
 class MemoryEstimate:
@@ -607,10 +602,6 @@ class Candidate:
     required_gib: float
     available_gib: float
     fits: bool
-
-
-def valid_tp_degrees(shape: ModelShape) -> tuple[int, ...]:
-    return tuple(tp for tp in TP_DEGREES if tensor_parallel_problem(shape, tp) is None)
 
 
 def _candidates(request: SizingRequest, pricing: Pricing,

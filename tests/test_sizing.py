@@ -14,14 +14,19 @@ import pytest
 from components.facts import GPU_INSTANCES, get_model_shape, price_per_hour
 from components.sizing import (
     DEFAULT_GPU_MEMORY_UTILIZATION,
+    LMI_VLLM_0_8_4,
+    TGI,
     EngineSettings,
     SizingRequest,
     choose_instance,
     decode_tokens_per_second_upper_bound,
+    default_batched_tokens,
     estimate_cost,
     estimate_memory,
+    forward_activation_bytes,
     kv_bytes_per_token,
     kv_bytes_per_token_per_gpu,
+    profile_memory,
     tensor_parallel_problem,
     weight_bytes,
 )
@@ -355,3 +360,51 @@ def test_cost_errors():
         estimate_cost(request(LLAMA3_8B), GPU_INSTANCES["g4dn.metal"], "sagemaker", 1, 1)
     with pytest.raises(ValueError, match="min_replicas <= max_replicas"):
         estimate_cost(request(LLAMA3_8B), GPU_INSTANCES["g5.xlarge"], "ec2", 3, 2)
+
+
+# --- edges the mutation run found untested (scripts/mutation.py) ------------------------------
+
+
+@pytest.mark.parametrize(("heads", "kv_heads", "mlp", "tp", "message"), [
+    (36, 4, 14336, 8, "8 does not divide the model's 36 attention heads"),
+    (48, 3, 14336, 4, "4 is neither a divisor nor a multiple of the model's 3 KV heads"),
+    (48, 6, 14336, 4, "4 does not divide the model's 6 KV heads"),
+    (48, 8, 14340, 8, "8 does not divide the model's intermediate size 14340"),
+    (48, 8, 14336, 8, None),
+])
+def test_each_tensor_parallel_refusal_says_which_dimension(heads, kv_heads, mlp, tp, message):
+    shape = replace(LLAMA3_8B, attention_heads=heads, kv_heads=kv_heads, intermediate_size=mlp)
+    assert tensor_parallel_problem(shape, tp) == message
+
+
+@pytest.mark.parametrize(("gpu", "visible", "tokens"), [
+    ("H100", 69.99, 2048), ("H100", 70.0, 8192), ("H100", 70.01, 8192),
+    ("A100-80GB", 79.15, 2048),  # vLLM's large-GPU defaults skip A100s whatever their memory
+])
+def test_batched_token_defaults_switch_at_70_gib_except_on_a100s(gpu, visible, tokens):
+    """vLLM 0.12 `get_batch_defaults`: 8,192 tokens on >= 70 GiB GPUs that are not A100s."""
+    instance = GPU_INSTANCES["p5.48xlarge" if gpu == "H100" else "p4de.24xlarge"]
+    instance = replace(instance, gpu=replace(instance.gpu, visible_memory_gib=visible))
+    assert default_batched_tokens(request(LLAMA3_8B), instance) == tokens
+
+
+def test_max_num_seqs_stops_at_vllms_largest_default():
+    """Thousands of 256-token sequences fit in an H100's cache; the flag stops at 1,024."""
+    req = request(LLAMA3_8B, max_input=128, max_total=256)
+    h100 = GPU_INSTANCES["p5.48xlarge"]
+    assert estimate_memory(req, h100).engine.max_num_seqs == 1024
+
+
+def test_moe_forward_peak_counts_each_routed_expert_copy():
+    """Mixtral-8x7B (h 4,096, I 14,336, 2 experts a token) at TP=2: 4 h + 6 I k / tp + 4 h k
+    bytes a token in the forward pass."""
+    per_token = 4 * 4096 + 6 * 14336 * 2 / 2 + 4 * 4096 * 2
+    assert forward_activation_bytes(MIXTRAL, 2, 8192) == 8192 * per_token
+
+
+def test_tgi_keeps_95_percent_of_what_is_left_for_the_cache():
+    settings = {"visible_gib": 44.39, "gpu_memory_utilization": 0.9,
+                "max_num_batched_tokens": 4096, "max_num_seqs": 8}
+    vllm_like = profile_memory(LLAMA3_8B, "none", 1, engine=LMI_VLLM_0_8_4, **settings)
+    tgi = profile_memory(LLAMA3_8B, "none", 1, engine=TGI, **settings)
+    assert tgi.kv_cache_gib == pytest.approx(0.95 * vllm_like.kv_cache_gib)
