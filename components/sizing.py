@@ -546,9 +546,8 @@ def estimate_memory(request: SizingRequest, instance: GpuInstance,
     overhead = profile.activation_gib + profile.non_torch_gib
     if profile.baseline_in_budget:
         overhead += profile.baseline_gib
-    target_kv = request.concurrency_target * kv_sequence
-    if request.engine.kv_share < 1:
-        target_kv /= request.engine.kv_share
+    # TGI keeps only `kv_share` of what is left for its cache: the target needs that much more.
+    target_kv = request.concurrency_target * kv_sequence / request.engine.kv_share
     required = profile.weights_gib + overhead + target_kv
     sequences = _full_sequences(profile, request)
     fits = (MIN_GPU_MEMORY_UTILIZATION <= utilization <= room

@@ -408,3 +408,11 @@ def test_tgi_keeps_95_percent_of_what_is_left_for_the_cache():
     vllm_like = profile_memory(LLAMA3_8B, "none", 1, engine=LMI_VLLM_0_8_4, **settings)
     tgi = profile_memory(LLAMA3_8B, "none", 1, engine=TGI, **settings)
     assert tgi.kv_cache_gib == pytest.approx(0.95 * vllm_like.kv_cache_gib)
+
+
+def test_tgi_needs_the_target_cache_divided_by_its_share():
+    req = request(LLAMA3_8B, engine=TGI)
+    est = estimate_memory(req, GPU_INSTANCES["g6e.xlarge"])
+    target = req.concurrency_target * est.kv_cache_gib_per_sequence_per_gpu
+    assert est.required_gib_per_gpu == pytest.approx(
+        est.weights_gib_per_gpu + est.overhead_gib_per_gpu + target / 0.95)
