@@ -258,10 +258,8 @@ class ProfiledMemory:
     @property
     def kv_cache_tokens(self) -> int:
         """Tokens the KV cache holds, whole 16-token blocks (what vLLM logs as the cache size)."""
-        if self.kv_cache_gib <= 0:
-            return 0
         blocks = math.floor(self.kv_cache_gib * GIB / (self.kv_bytes_per_token * KV_BLOCK_TOKENS))
-        return blocks * KV_BLOCK_TOKENS
+        return max(0, blocks) * KV_BLOCK_TOKENS  # a negative cache holds nothing
 
 
 @dataclass(frozen=True)

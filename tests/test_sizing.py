@@ -26,6 +26,7 @@ from components.sizing import (
     forward_activation_bytes,
     kv_bytes_per_token,
     kv_bytes_per_token_per_gpu,
+    nearest_candidates,
     profile_memory,
     tensor_parallel_problem,
     weight_bytes,
@@ -416,3 +417,46 @@ def test_tgi_needs_the_target_cache_divided_by_its_share():
     target = req.concurrency_target * est.kv_cache_gib_per_sequence_per_gpu
     assert est.required_gib_per_gpu == pytest.approx(
         est.weights_gib_per_gpu + est.overhead_gib_per_gpu + target / 0.95)
+
+
+def test_nothing_fits_lists_the_three_nearest_placements():
+    req = request(LLAMA3_70B, max_input=100_000, max_total=120_000, concurrency_target=64)
+    nearest = nearest_candidates(req, "ec2")
+    assert len(nearest) == 3
+    assert not any(c.fits for c in nearest)
+
+
+def test_replicas_per_instance_is_a_whole_count():
+    cost = estimate_cost(request(LLAMA3_8B), GPU_INSTANCES["g6e.12xlarge"], "ec2", 1, 2)
+    assert repr(cost.replicas_per_instance) == "4"
+
+
+def test_tgi_counts_the_cuda_context_inside_its_budget_and_prefills_whole_prompts():
+    settings = {"visible_gib": 44.39, "gpu_memory_utilization": 0.9,
+                "max_num_batched_tokens": 4096, "max_num_seqs": 8}
+    tgi = profile_memory(LLAMA3_8B, "none", 1, engine=TGI, **settings)
+    assert tgi.baseline_in_budget
+    assert tgi.kv_cache_gib == pytest.approx(0.95 * (
+        tgi.budget_gib - tgi.weights_gib - tgi.activation_gib - tgi.non_torch_gib
+        - tgi.baseline_gib))
+    long_prompts = request(LLAMA3_8B, max_input=10_000, max_total=12_000, engine=TGI)
+    assert default_batched_tokens(long_prompts, GPU_INSTANCES["g6e.xlarge"]) == 10_000
+    vllm = request(LLAMA3_8B, max_input=10_000, max_total=12_000)
+    assert default_batched_tokens(vllm, GPU_INSTANCES["g6e.xlarge"]) == 2048
+
+
+@pytest.mark.parametrize(("max_input", "error"), [
+    (0, "max_input_tokens must be >= 1, got 0"), (1, None), (2, None)])
+def test_one_input_token_is_the_smallest_prompt(max_input, error):
+    if error is None:
+        request(LLAMA3_8B, max_input=max_input, max_total=4096)
+    else:
+        with pytest.raises(ValueError, match=error):
+            request(LLAMA3_8B, max_input=max_input, max_total=4096)
+
+
+@pytest.mark.parametrize(("kv_gib", "tokens"), [(-1.0, 0), (0.0, 0), (1.0, 8192)])
+def test_a_cache_at_or_below_zero_holds_no_tokens(kv_gib, tokens):
+    profile = profile_memory(LLAMA3_8B, "none", 1, visible_gib=44.39, gpu_memory_utilization=0.9,
+                             max_num_batched_tokens=2048, max_num_seqs=4)
+    assert replace(profile, kv_cache_gib=kv_gib).kv_cache_tokens == tokens
