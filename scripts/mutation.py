@@ -12,6 +12,8 @@ tell it apart.
     venv/bin/python scripts/mutation.py policies/rules/iam.py    # one file
     venv/bin/python scripts/mutation.py --list                   # mutants only, no tests
     venv/bin/python scripts/mutation.py --only-survivors OUT.json # rerun last run's survivors
+    venv/bin/python scripts/mutation.py --every 3 --offset 1     # a systematic 1-in-3 sample
+    venv/bin/python scripts/mutation.py --resume OUT.jsonl       # continue a run cut short
 
 Record the score in docs/policies.md.
 
@@ -419,6 +421,13 @@ def main() -> int:
                         "llm-hosting-mutation.json", help="results file (JSON)")
     parser.add_argument("--only-survivors", type=Path,
                         help="rerun only the mutants that survived in this results file")
+    parser.add_argument("--every", type=int, default=1, metavar="K",
+                        help="a systematic sample: every K-th mutant of each file, in the stable "
+                             "order (with --offset); the score is then an estimate")
+    parser.add_argument("--offset", type=int, default=0, help="first mutant of the sample")
+    parser.add_argument("--resume", type=Path, metavar="FILE.jsonl",
+                        help="skip mutants already judged in this log (a run writes one line "
+                             "per mutant to OUT with .jsonl as it goes)")
     args = parser.parse_args()
     files = [f.resolve() for f in args.files] or TARGETS
     workdir = Path(tempfile.mkdtemp(prefix="llm-hosting-mutation-"))
@@ -431,6 +440,16 @@ def main() -> int:
         keep = {(r["file"], r["operator"], r["source_line"], r["change"])
                 for r in previous["results"] if r["verdict"] == "survived"}
         todo = [m for m in todo if m.key in keep]
+    if args.every > 1:
+        by_file: dict[str, list[Mutant]] = {}
+        for m in todo:
+            by_file.setdefault(m.file, []).append(m)
+        todo = [m for ms in by_file.values() for m in ms[args.offset % args.every::args.every]]
+    done_before: list[dict[str, object]] = []
+    if args.resume and args.resume.exists():
+        done_before = [json.loads(line) for line in args.resume.read_text().splitlines() if line]
+        judged = {(r["file"], r["operator"], r["source_line"], r["change"]) for r in done_before}
+        todo = [m for m in todo if m.key not in judged]
     equivalent = [m for m in todo if m.key in EQUIVALENT]
     todo = [m for m in todo if m.key not in EQUIVALENT]
     if args.list:
@@ -449,7 +468,8 @@ def main() -> int:
             if workers[0].pytest(list(tests), fresh_graphs=False) != "survived":
                 print(f"the unmutated code fails {' '.join(tests)}: fix the tests first")
                 return 2
-    results: list[dict[str, object]] = []
+    results: list[dict[str, object]] = list(done_before)
+    log = args.out.with_suffix(".jsonl")
     free = list(workers)
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(args.workers) as pool:
@@ -464,6 +484,8 @@ def main() -> int:
                 free.append(pending.pop(future))
                 result = future.result()
                 results.append(result)
+                with log.open("a") as handle:  # a run cut short keeps what it judged
+                    handle.write(json.dumps(result) + "\n")
                 if result["verdict"] != "killed":
                     print(f"  {result['verdict']:9} {result['file']}:{result['line']} "
                           f"{result['operator']} {result['change']}  | {result['source_line']}",
