@@ -366,11 +366,9 @@ def tensor_parallel_problem(shape: ModelShape, tp: int) -> str | None:
     """
     if shape.attention_heads % tp:
         return f"{tp} does not divide the model's {shape.attention_heads} attention heads"
-    if tp >= shape.kv_heads and tp % shape.kv_heads:
+    if shape.kv_heads % tp and tp % shape.kv_heads:
         return (f"{tp} is neither a divisor nor a multiple of the model's {shape.kv_heads} KV "
                 "heads")
-    if tp < shape.kv_heads and shape.kv_heads % tp:
-        return f"{tp} does not divide the model's {shape.kv_heads} KV heads"
     if shape.mlp_width % tp:
         return f"{tp} does not divide the model's intermediate size {shape.mlp_width}"
     return None
@@ -438,7 +436,7 @@ def profile_memory(
     kv = budget - weights - activation - non_torch
     if engine.baseline_in_budget:
         kv -= baseline
-    kv *= engine.kv_share if kv > 0 else 1.0
+    kv *= engine.kv_share  # (a negative cache only shrinks in magnitude: still refused)
     return ProfiledMemory(
         visible_gib=visible_gib,
         budget_gib=budget,
@@ -604,9 +602,7 @@ class Candidate:
 def _candidates(request: SizingRequest, pricing: Pricing,
                 degrees: tuple[int, ...]) -> list[tuple[float, Candidate]]:
     found = []
-    for tp in degrees:
-        if tensor_parallel_problem(request.shape, tp):
-            continue
+    for tp in [d for d in degrees if tensor_parallel_problem(request.shape, d) is None]:
         req = request.with_tp(tp)
         for instance in GPU_INSTANCES.values():
             price = price_per_hour(instance, pricing)

@@ -369,7 +369,8 @@ def test_cost_errors():
 @pytest.mark.parametrize(("heads", "kv_heads", "mlp", "tp", "message"), [
     (36, 4, 14336, 8, "8 does not divide the model's 36 attention heads"),
     (48, 3, 14336, 4, "4 is neither a divisor nor a multiple of the model's 3 KV heads"),
-    (48, 6, 14336, 4, "4 does not divide the model's 6 KV heads"),
+    (48, 6, 14336, 4, "4 is neither a divisor nor a multiple of the model's 6 KV heads"),
+    (48, 4, 14336, 4, None), (48, 2, 14336, 4, None), (48, 8, 14336, 4, None),
     (48, 8, 14340, 8, "8 does not divide the model's intermediate size 14340"),
     (48, 8, 14336, 8, None),
 ])
@@ -460,3 +461,17 @@ def test_a_cache_at_or_below_zero_holds_no_tokens(kv_gib, tokens):
     profile = profile_memory(LLAMA3_8B, "none", 1, visible_gib=44.39, gpu_memory_utilization=0.9,
                              max_num_batched_tokens=2048, max_num_seqs=4)
     assert replace(profile, kv_cache_gib=kv_gib).kv_cache_tokens == tokens
+
+
+@pytest.mark.parametrize(("utilization", "fits"), [(0.49, False), (0.50, True), (0.51, True)])
+def test_half_the_gpu_is_the_least_utilization_a_placement_may_use(utilization, fits):
+    req = request(LLAMA3_8B)
+    h100 = GPU_INSTANCES["p5.48xlarge"]
+    settings = EngineSettings(gpu_memory_utilization=utilization, max_num_batched_tokens=8192,
+                              max_num_seqs=4, max_model_len=4096)
+    assert estimate_memory(req, h100, settings).fits is fits
+
+
+def test_the_utilization_flag_has_two_decimals():
+    req = request(LLAMA3_8B, gpu_memory_utilization=0.8234)
+    assert estimate_memory(req, GPU_INSTANCES["p5.48xlarge"]).engine.gpu_memory_utilization == 0.82
