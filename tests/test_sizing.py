@@ -425,6 +425,10 @@ def test_nothing_fits_lists_the_three_nearest_placements():
     nearest = nearest_candidates(req, "ec2")
     assert len(nearest) == 3
     assert not any(c.fits for c in nearest)
+    # one line per GPU model and degree, closest first
+    assert len({(c.instance.gpu.name, c.gpus_per_replica) for c in nearest}) == 3
+    gaps = [c.required_gib - c.available_gib for c in nearest]
+    assert gaps == sorted(gaps)
 
 
 def test_replicas_per_instance_is_a_whole_count():
