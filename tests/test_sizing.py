@@ -479,3 +479,11 @@ def test_half_the_gpu_is_the_least_utilization_a_placement_may_use(utilization, 
 def test_the_utilization_flag_has_two_decimals():
     req = request(LLAMA3_8B, gpu_memory_utilization=0.8234)
     assert estimate_memory(req, GPU_INSTANCES["p5.48xlarge"]).engine.gpu_memory_utilization == 0.82
+
+
+def test_nearest_candidates_skip_other_sizes_of_a_listed_gpu_and_degree():
+    """70B bf16 on one GPU fits nowhere; p5.4xlarge repeats p5.48xlarge's H100 at one GPU."""
+    req = request(LLAMA3_70B)
+    nearest = nearest_candidates(req, "ec2", (1,), limit=4)
+    assert [c.instance.name for c in nearest] == [
+        "p5en.48xlarge", "p4de.24xlarge", "p5.48xlarge", "g6e.12xlarge"]
