@@ -734,10 +734,8 @@ def estimate_cost(
     hourly_min = math.ceil(min_replicas / per_instance) * price
     hourly_max = math.ceil(max_replicas / per_instance) * price
     tokens_per_second = decode_tokens_per_second_upper_bound(request, instance)
-    if tokens_per_second > 0:
-        usd_per_1k = (price / per_instance) / (tokens_per_second * 3600) * 1000
-    else:
-        usd_per_1k = math.inf
+    usd_per_1k = ((price / per_instance) / (tokens_per_second * 3600) * 1000
+                  if tokens_per_second else math.inf)  # 0.0: the model does not fit
     return CostEstimate(
         replicas_per_instance=per_instance,
         hourly_usd_min=hourly_min,

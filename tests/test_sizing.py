@@ -7,6 +7,7 @@ change to a formula or a fact makes a specific test fail.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 
 import pytest
@@ -21,6 +22,7 @@ from components.sizing import (
     choose_instance,
     decode_tokens_per_second_upper_bound,
     default_batched_tokens,
+    embedding_parameters,
     estimate_cost,
     estimate_memory,
     forward_activation_bytes,
@@ -487,3 +489,32 @@ def test_nearest_candidates_skip_other_sizes_of_a_listed_gpu_and_degree():
     nearest = nearest_candidates(req, "ec2", (1,), limit=4)
     assert [c.instance.name for c in nearest] == [
         "p5en.48xlarge", "p4de.24xlarge", "p5.48xlarge", "g6e.12xlarge"]
+
+
+def test_16_bit_weights_are_two_bytes_a_parameter_exactly():
+    assert weight_bytes(LLAMA3_8B, "none") == LLAMA3_8B.parameters_b * 1e9 * 2
+
+
+def test_a_tied_table_counts_once_an_untied_one_twice():
+    tied = get_model_shape("meta-llama/Llama-3.2-1B")
+    assert tied.tied_embeddings
+    assert embedding_parameters(tied) == tied.vocab_size * tied.hidden_size
+    assert embedding_parameters(LLAMA3_8B) == 2 * 128256 * 4096
+
+
+@pytest.mark.parametrize(("utilization", "error"), [
+    (0.0, "gpu_memory_utilization must be in (0, 1], got 0.0"), (0.01, None), (1.0, None),
+    (1.01, "gpu_memory_utilization must be in (0, 1], got 1.01")])
+def test_utilization_bounds(utilization, error):
+    if error is None:
+        request(LLAMA3_8B, gpu_memory_utilization=utilization)
+    else:
+        with pytest.raises(ValueError, match=re.escape(error)):
+            request(LLAMA3_8B, gpu_memory_utilization=utilization)
+
+
+def test_a_placement_that_does_not_fit_has_no_price_per_token():
+    req = request(LLAMA3_70B, tp=1)
+    cost = estimate_cost(req, GPU_INSTANCES["g6e.xlarge"], "ec2", 1, 1)
+    assert cost.tokens_per_second_upper_bound == 0.0
+    assert cost.usd_per_1k_tokens_lower_bound == math.inf
