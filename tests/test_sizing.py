@@ -518,3 +518,15 @@ def test_a_placement_that_does_not_fit_has_no_price_per_token():
     cost = estimate_cost(req, GPU_INSTANCES["g6e.xlarge"], "ec2", 1, 1)
     assert cost.tokens_per_second_upper_bound == 0.0
     assert cost.usd_per_1k_tokens_lower_bound == math.inf
+
+
+def test_a_cache_that_holds_one_sequence_decodes_a_batch_of_one():
+    """Llama-3-8B at 100k context on one L40S: the cache holds one sequence, so each decode step
+    reads the weights (less the untied input table) and one sequence's KV."""
+    req = request(LLAMA3_8B, max_input=100_352 - 64, max_total=100_352, concurrency_target=1)
+    l40s = GPU_INSTANCES["g6e.xlarge"]
+    assert estimate_memory(req, l40s).max_concurrent_sequences == 1
+    read = (weight_bytes(LLAMA3_8B, "none") - 128256 * 4096 * 2
+            + (100_352 - 32) * kv_bytes_per_token(LLAMA3_8B))
+    assert decode_tokens_per_second_upper_bound(req, l40s) == pytest.approx(
+        l40s.gpu.memory_bandwidth_gbps * 1e9 / read)
