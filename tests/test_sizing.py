@@ -529,4 +529,4 @@ def test_a_cache_that_holds_one_sequence_decodes_a_batch_of_one():
     read = (weight_bytes(LLAMA3_8B, "none") - 128256 * 4096 * 2
             + (100_352 - 32) * kv_bytes_per_token(LLAMA3_8B))
     assert decode_tokens_per_second_upper_bound(req, l40s) == pytest.approx(
-        l40s.gpu.memory_bandwidth_gbps * 1e9 / read)
+        l40s.gpu.memory_bandwidth_gbps * 1e9 / read, rel=1e-12)  # GB/s and B/param exactly
