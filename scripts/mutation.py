@@ -392,7 +392,7 @@ class Worker:
         self.process.join(10)
 
 
-def run_one(mutant: Mutant, worker: Worker) -> dict[str, object]:
+def run_one(mutant: Mutant, worker: Worker, stages: str = "both") -> dict[str, object]:
     target = worker.root / mutant.file
     original = target.read_text()
     started = time.perf_counter()
@@ -401,8 +401,10 @@ def run_one(mutant: Mutant, worker: Worker) -> dict[str, object]:
     try:
         target.write_text(mutated_source(mutant, original))
         fast, slow = suites(mutant.file)
-        verdict = worker.pytest(fast, fresh)
-        if verdict == "survived":
+        verdict = "survived"
+        if stages in ("both", "fast"):
+            verdict = worker.pytest(fast, fresh)
+        if verdict == "survived" and stages in ("both", "slow"):
             verdict = worker.pytest(slow, fresh)
     finally:
         target.write_text(original)
@@ -421,6 +423,10 @@ def main() -> int:
                         "llm-hosting-mutation.json", help="results file (JSON)")
     parser.add_argument("--only-survivors", type=Path,
                         help="rerun only the mutants that survived in this results file")
+    parser.add_argument("--stages", choices=("both", "fast", "slow"), default="both",
+                        help="fast: only the in-process suites (a survivor there may still die "
+                             "in the slow ones: the score is a lower bound); slow: only the "
+                             "protocol suites (with --only-survivors of a fast run)")
     parser.add_argument("--every", type=int, default=1, metavar="K",
                         help="a systematic sample: every K-th mutant of each file, in the stable "
                              "order (with --offset); the score is then an estimate")
@@ -464,7 +470,7 @@ def main() -> int:
           f"{args.workers} workers, scratch {workdir}", flush=True)
     # The unmutated code must pass every suite used, or every mutant would count as killed.
     for fast, slow in {tuple(map(tuple, suites(m.file))) for m in todo}:
-        for tests in (fast, slow):
+        for tests in {"both": (fast, slow), "fast": (fast,), "slow": (slow,)}[args.stages]:
             if workers[0].pytest(list(tests), fresh_graphs=False) != "survived":
                 print(f"the unmutated code fails {' '.join(tests)}: fix the tests first")
                 return 2
@@ -478,7 +484,7 @@ def main() -> int:
         while queue or pending:
             while queue and free:
                 worker = free.pop()
-                pending[pool.submit(run_one, queue.pop(0), worker)] = worker
+                pending[pool.submit(run_one, queue.pop(0), worker, args.stages)] = worker
             done, _ = concurrent.futures.wait(pending, return_when="FIRST_COMPLETED")
             for future in done:
                 free.append(pending.pop(future))
