@@ -357,3 +357,32 @@ def test_a_wildcard_condition_value_pins_nothing(value, pinned):
     found = run("iam-role-trust-scoped", "aws:iam/role:Role",
                 {"assumeRolePolicy": json.dumps(trust)})
     assert bool(found) is not pinned
+
+
+# --------------------------------------------------------------------------------------------
+# edges the mutation run found (scripts/mutation.py)
+
+COLD = "keep at least 1 so the first request after idle does not wait for a GPU and a model load"
+
+
+@pytest.mark.parametrize(("props", "expected"), [
+    ({"serviceNamespace": "sagemaker"}, [f"minCapacity is 0; {COLD}"]),  # missing: 0
+    ({"serviceNamespace": "ecs", "minCapacity": 1}, []),
+    ({"serviceNamespace": "ecs", "minCapacity": "one"}, [
+        'malformed input on r (aws:appautoscaling/target:Target): minCapacity is "one", not a '
+        "finite number; the policy cannot judge it, fix the value"]),
+    ({"serviceNamespace": "dynamodb", "minCapacity": 0}, []),
+])
+def test_scalable_target_minimum(props, expected):
+    assert run("warm-capacity-in-prod", "aws:appautoscaling/target:Target", props) == expected
+
+
+@pytest.mark.parametrize("kind", ["apps/v1:Deployment", "apps/v1:StatefulSet"])
+@pytest.mark.parametrize(("replicas", "expected"), [
+    (0, [f"spec.replicas is 0; {COLD}"]), (1, []), (None, [])])  # unset: Kubernetes runs 1
+def test_gpu_workload_replicas(kind, replicas, expected):
+    spec: dict[str, Any] = {"template": {"spec": {"containers": [
+        {"name": "vllm", "resources": {"limits": {"nvidia.com/gpu": 1}}}]}}}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    assert run("warm-capacity-in-prod", f"kubernetes:{kind}", {"spec": spec}) == expected

@@ -9,12 +9,14 @@ was priced at; problems (unbounded capacity, untagged GPU capacity) are compared
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from helpers import P, run_stack
 
 from components.facts import GPU_INSTANCES
+from policies.rules.cost import quantity, variant_targets
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 ASG = "aws:autoscaling/group:Group"
@@ -376,3 +378,27 @@ def test_an_instance_type_that_is_no_name(value, shown):
     assert priced([("aws:ec2/instance:Instance", tagged({"instanceType": value}))]) == ({}, [
         f"malformed input on r0 (aws:ec2/instance:Instance): instanceType is {shown}, not an "
         "instance type name; the policy cannot judge it, fix the value"])
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("2", 2.0), ("1500m", 1.5), ("2k", 2e3), ("3M", 3e6), ("1G", 1e9), ("1T", 1e12),
+    ("1P", 1e15), ("1E", 1e18), ("1Ki", 1024.0), ("1Mi", 2.0**20), ("288Gi", 288 * 2.0**30),
+    ("1Ti", 2.0**40), ("1Pi", 2.0**50), ("1Ei", 2.0**60), ("1e3", 1000.0), (".5", 0.5)])
+def test_kubernetes_quantity_suffixes(text, value):
+    """Every suffix of the Kubernetes quantity grammar, decimal and binary."""
+    assert quantity(text, "limits.cpu") == value
+
+
+def test_variant_targets_read_past_other_scalable_targets():
+    targets = [
+        SimpleNamespace(type="aws:appautoscaling/target:Target", props={
+            "scalableDimension": "ecs:service:DesiredCount", "maxCapacity": 9}),
+        SimpleNamespace(type="aws:appautoscaling/target:Target", props={
+            "scalableDimension": "sagemaker:variant:DesiredInstanceCount",
+            "resourceId": "endpoint/e/variant/v", "maxCapacity": 4}),
+        SimpleNamespace(type="aws:s3/bucket:Bucket", props={}),
+        SimpleNamespace(type="aws:appautoscaling/target:Target", props={
+            "scalableDimension": "sagemaker:variant:DesiredInstanceCount",
+            "resourceId": "endpoint/f/variant/v", "maxCapacity": 6}),
+    ]
+    assert variant_targets(targets) == {"v": 6.0}  # type: ignore[arg-type]
