@@ -7,7 +7,6 @@ sizes with, so the pack and `pulumi up` can never disagree about GPU memory or p
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -223,7 +222,7 @@ def karpenter_labels(gpu: GpuInstance) -> dict[str, str]:
         "karpenter.k8s.aws/instance-family": gpu.family,
         "karpenter.k8s.aws/instance-category": category.group(0) if category else "",
         "karpenter.k8s.aws/instance-generation": generation.group(1) if generation else "",
-        "karpenter.k8s.aws/instance-size": gpu.name.split(".", 1)[1],
+        "karpenter.k8s.aws/instance-size": gpu.name.partition(".")[2],
         "karpenter.k8s.aws/instance-gpu-count": str(gpu.gpu_count),
         "karpenter.k8s.aws/instance-gpu-memory": str(gpu.gpu_memory_mib),
         "karpenter.k8s.aws/instance-gpu-name": _GPU_NAMES.get(gpu.gpu.name, gpu.gpu.name.lower()),
@@ -268,9 +267,9 @@ def _matches(labels: Mapping[str, str], parsed: tuple[str, str, list[str]]) -> b
         case "NotIn":
             return have not in values
         case "Exists":
-            return have is not None
+            return True  # every catalog instance carries every instance label
         case "DoesNotExist":
-            return have is None
+            return False
         case "Gt" | "Lt" | "Gte" | "Lte":
             a, b = as_number(have), as_number(values[0] if values else None)
             if a is None or b is None:
@@ -298,6 +297,3 @@ def launchable(requirements: Sequence[Mapping[str, Any]]) -> list[GpuInstance]:
              if all(_matches(_LABELS[g.name], r) for r in parsed)]
     return sorted(found, key=lambda g: (g.ec2_usd_per_hour, g.name))
 
-
-def ceil_div(a: int, b: int) -> int:
-    return math.ceil(a / b)

@@ -609,7 +609,7 @@ def strip_ml(instance_type: str) -> str:
 
 
 def family_of(instance_type: str) -> str:
-    return strip_ml(instance_type).split(".", 1)[0]
+    return strip_ml(instance_type).partition(".")[0]
 
 
 def is_gpu_family(family: str) -> bool:

@@ -267,6 +267,13 @@ def test_empty_serving_tag_value_is_not_a_number():
                                "0..100000"),
     ("max-replicas", "inf", "serving tag llm-hosting/max-replicas is not an integer: 'inf'"),
     ("min-replicas", "-1", "serving tag llm-hosting/min-replicas is '-1', outside 0..100000"),
+    ("concurrency-target", "0", "serving tag llm-hosting/concurrency-target is '0', outside "
+                                "1..100000"),
+    ("concurrency-target", "1", None),
+    ("max-input-tokens", "10000001", "serving tag llm-hosting/max-input-tokens is '10000001', "
+                                     "outside 1..10000000"),
+    ("max-total-tokens", "10000001", "serving tag llm-hosting/max-total-tokens is '10000001', "
+                                     "outside 1..10000000"),
 ])
 def test_serving_tag_ranges(key, value, expected):
     tags = {**serving(), f"{P}{key}": value}

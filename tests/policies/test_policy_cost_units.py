@@ -16,6 +16,7 @@ import pytest
 from helpers import P, run_stack
 
 from components.facts import GPU_INSTANCES
+from policies.rules._catalog import launchable
 from policies.rules.cost import quantity, variant_targets
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -402,3 +403,26 @@ def test_variant_targets_read_past_other_scalable_targets():
             "resourceId": "endpoint/f/variant/v", "maxCapacity": 6}),
     ]
     assert variant_targets(targets) == {"v": 6.0}  # type: ignore[arg-type]
+
+
+GPU_COUNT = "karpenter.k8s.aws/instance-gpu-count"
+ALL_COUNTS = sorted({g.gpu_count for g in GPU_INSTANCES.values()})
+
+
+@pytest.mark.parametrize(("operator", "values", "admits"), [
+    ("Gt", ["4"], lambda n: n > 4), ("Gte", ["4"], lambda n: n >= 4),
+    ("Lt", ["4"], lambda n: n < 4), ("Lte", ["4"], lambda n: n <= 4),
+    ("Gt", ["four"], lambda n: False), ("Lte", [], lambda n: False),
+    ("Exists", [], lambda n: True), ("DoesNotExist", [], lambda n: False),
+])
+def test_karpenter_requirement_operators_on_instance_labels(operator, values, admits):
+    found = launchable([{"key": GPU_COUNT, "operator": operator, "values": values}])
+    assert sorted({g.gpu_count for g in found}) == [n for n in ALL_COUNTS if admits(n)]
+
+
+def test_requirements_on_other_labels_admit_every_instance():
+    """Capacity type, zone and pool labels do not pick instance types."""
+    found = launchable([{"key": "karpenter.sh/capacity-type", "operator": "In",
+                         "values": ["spot"]}])
+    assert len(found) == len(GPU_INSTANCES)
+    assert [g.ec2_usd_per_hour for g in found] == sorted(g.ec2_usd_per_hour for g in found)

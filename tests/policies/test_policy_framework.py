@@ -4,6 +4,7 @@ reaches the SDK except its own "unknown during preview" signal."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -245,3 +246,15 @@ def test_a_stack_rule_that_raises_reports_what_it_found_and_the_error():
     assert Rule(name="m", description="M.", stack_check=bad_shape).run_stack([]) == [
         Finding("malformed input: x.y is [1], not an object; the policy cannot judge it, fix "
                 "the value")]
+
+
+def test_a_preview_keeps_twenty_keys_and_twenty_levels():
+    """A malformed value is shown bounded: a huge map or a deep nest cannot blow up a message."""
+    wide = {f"k{i:02}": i for i in range(25)}
+    shown = json.loads(preview(wide, limit=10_000))
+    assert sorted(shown) == [f"k{i:02}" for i in range(20)]
+    deep: Any = 0
+    for _ in range(30):
+        deep = {"a": deep}
+    text = preview(deep, limit=10_000)
+    assert text == '{"a": ' * 21 + '"..."' + "}" * 21
