@@ -393,3 +393,49 @@ def test_gpu_workload_replicas(kind, replicas, expected):
     if replicas is not None:
         spec["replicas"] = replicas
     assert run("warm-capacity-in-prod", f"kubernetes:{kind}", {"spec": spec}) == expected
+
+
+ALLOW_G6E = {"allowedFamilies": ["g6e"], "maxGpusPerInstance": 8}
+
+
+def test_attribute_based_selection_is_refused_by_the_allowlist():
+    props = {"instanceRequirements": {"vcpuCount": {"min": 4}, "memoryMib": {"min": 8}}}
+    assert run("gpu-instance-allowlist", "aws:ec2/launchTemplate:LaunchTemplate", props,
+               ALLOW_G6E) == [
+        "instanceRequirements lets EC2 pick any instance type with matching attributes, GPU "
+        "families outside this environment's allowlist included; name the instance types, or "
+        "cap acceleratorCount.max at 0"]
+
+
+def test_a_family_named_after_another_operator_is_still_read():
+    requirements = [
+        {"key": "karpenter.k8s.aws/instance-family", "operator": "NotIn", "values": ["g5"]},
+        {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["p3", "g6e"]}]
+    pool = {"spec": {"template": {"spec": {"requirements": requirements}}}}
+    assert run("gpu-instance-allowlist", "kubernetes:karpenter.sh/v1:NodePool", pool,
+               ALLOW_G6E) == [
+        "spec.template.spec.requirements let Karpenter launch p3; this environment allows the "
+        "GPU families g6e with at most 8 GPUs per instance: constrain "
+        "karpenter.k8s.aws/instance-family and karpenter.k8s.aws/instance-gpu-count"]
+
+
+@pytest.mark.parametrize(("tokens", "flagged"), [
+    ("optional", True), ("required", False), ("no-preference", False), (None, False)])
+def test_account_metadata_defaults(tokens, flagged):
+    props = {} if tokens is None else {"httpTokens": tokens}
+    found = run("imdsv2-required", "aws:ec2/instanceMetadataDefaults:InstanceMetadataDefaults",
+                props)
+    assert found == ([f"httpTokens is {tokens}; an account default must not allow IMDSv1 (set "
+                      "'required')"] if flagged else [])
+
+
+@pytest.mark.parametrize(("props", "flagged"), [
+    ({"skipDefaultNodeGroup": True}, False), ({"skipDefaultNodeGroup": False}, True), ({}, True),
+    ({"autoMode": {"enabled": True}}, False), ({"autoMode": {"enabled": False}}, True),
+    ({"skipDefaultNodeGroup": True, "autoMode": {"enabled": False}}, False)])
+def test_eks_component_default_node_group(props, flagged):
+    found = run("imdsv2-required", "eks:index:Cluster", props)
+    assert found == ([
+        "skipDefaultNodeGroup is not true: the component's default node group uses a launch "
+        "template this pack cannot inspect before `pulumi up`; use managed node groups with an "
+        "explicit IMDSv2 launch template"] if flagged else [])
