@@ -268,11 +268,12 @@ def _variant_counts(p: Any) -> list[Count]:
         for i, v in enumerate(items_at(p, key)):
             if get(v, "instanceType") is None:
                 continue  # serverless variants bill per request, not per instance
-            initial = count_at(v, "initialInstanceCount") or 0
+            initial = count_at(v, "initialInstanceCount")
             scaling = map_at(v, "managedInstanceScaling")
             upper = count_at(scaling, "maxInstanceCount") if \
                 string_at(scaling, "status") != "DISABLED" else None
-            out.append(Count(f"{key}[{i}]", float(max(initial, upper or 0, 1))))
+            # a variant runs at least one instance whatever it says
+            out.append(Count(f"{key}[{i}]", float(max(initial or 1, upper or 1))))
     return out
 
 

@@ -439,3 +439,25 @@ def test_eks_component_default_node_group(props, flagged):
         "skipDefaultNodeGroup is not true: the component's default node group uses a launch "
         "template this pack cannot inspect before `pulumi up`; use managed node groups with an "
         "explicit IMDSv2 launch template"] if flagged else [])
+
+
+@pytest.mark.parametrize(("props", "flagged"), [
+    ({"scalingConfig": {"maxSize": 1}}, True),
+    ({"launchTemplate": {"id": "lt-1", "version": "1"}}, False)])
+def test_a_node_group_without_a_launch_template_has_an_unknown_root_volume(props, flagged):
+    assert run("encryption-at-rest", "aws:eks/nodeGroup:NodeGroup", props) == (
+        ["no launchTemplate: the root volume's encryption is the account default; use a launch "
+         "template with an encrypted EBS root volume"] if flagged else [])
+
+
+@pytest.mark.parametrize(("key", "aws_managed"), [
+    ("alias/aws/sns", True), ("arn:aws:kms:us-east-1:123456789012:alias/aws/sns", True),
+    ("alias/aws-sns", False), ("alias/mine", False),
+    ("arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d", False)])
+def test_aws_managed_keys_by_alias_or_alias_arn(key, aws_managed):
+    config = {"requireCustomerManagedKeys": True, "awsManagedKeyAllowed": []}
+    found = run("encryption-customer-managed-keys", "aws:sns/topic:Topic",
+                {"kmsMasterKeyId": key}, config)
+    assert found == ([f"kmsMasterKeyId is {key} (AWS-managed); this environment requires a "
+                      "customer-managed KMS key, or list the resource in awsManagedKeyAllowed "
+                      "if it holds no model or user data"] if aws_managed else [])

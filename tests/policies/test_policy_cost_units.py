@@ -426,3 +426,22 @@ def test_requirements_on_other_labels_admit_every_instance():
                          "values": ["spot"]}])
     assert len(found) == len(GPU_INSTANCES)
     assert [g.ec2_usd_per_hour for g in found] == sorted(g.ec2_usd_per_hour for g in found)
+
+
+@pytest.mark.parametrize(("size", "expected"), [(None, {}), (0, {}), (1, {"r0": 1})])
+def test_a_group_without_a_max_size_launches_nothing(size, expected):
+    props: dict[str, Any] = {"mixedInstancesPolicy": {"launchTemplate": {"overrides": [
+        {"instanceType": "g6e.xlarge"}]}}}
+    if size is not None:
+        props["maxSize"] = size
+    found = priced([(ASG, tagged(props, list_tags=True))])
+    assert found == ({k: round(v * ec2("g6e.xlarge"), 2) for k, v in expected.items()}, [])
+
+
+@pytest.mark.parametrize(("variant", "count"), [
+    (_variant(initialInstanceCount=0), 1), (_variant(initialInstanceCount=1), 1),
+    (_variant(managedInstanceScaling={"maxInstanceCount": 0}), 1)])
+def test_a_variant_runs_at_least_one_instance(variant, count):
+    config = tagged({"productionVariants": [variant]}, list_tags=True)
+    assert priced([("aws-native:sagemaker:EndpointConfig", config)]) == (
+        {"r0": round(count * sagemaker("g6e.xlarge"), 2)}, [])
