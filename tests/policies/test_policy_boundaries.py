@@ -461,3 +461,37 @@ def test_aws_managed_keys_by_alias_or_alias_arn(key, aws_managed):
     assert found == ([f"kmsMasterKeyId is {key} (AWS-managed); this environment requires a "
                       "customer-managed KMS key, or list the resource in awsManagedKeyAllowed "
                       "if it holds no model or user data"] if aws_managed else [])
+
+
+@pytest.mark.parametrize(("days", "flagged"), [(1, False), (7, False)])
+def test_retention_minimum_defaults_to_one_day(days, flagged):
+    """Without minRetentionDays in the environment's config, any retention CloudWatch accepts
+    passes: the schema default is 1."""
+    found = run("logs-retention-required", "aws:cloudwatch/logGroup:LogGroup",
+                {"retentionInDays": days})
+    assert bool(found) is flagged
+
+
+NATIVE_LB = "aws-native:elasticloadbalancingv2:LoadBalancer"
+
+
+@pytest.mark.parametrize(("scheme", "shown"), [
+    ("internal", None), ("internet-facing", "internet-facing"),
+    (None, "unset (default internet-facing)")])
+def test_native_load_balancer_scheme(scheme, shown):
+    props = {} if scheme is None else {"scheme": scheme}
+    config = {"allowPublicLoadBalancers": False, "requirePrivateClusterEndpoint": True}
+    found = run("private-by-default", NATIVE_LB, props, config)
+    assert found == ([] if shown is None else [
+        f"scheme is {shown}: this environment allows only internal load balancers; set "
+        "scheme=internal (or allowPublicLoadBalancers in the policy config)"])
+
+
+@pytest.mark.parametrize(("props", "flagged"), [
+    ({}, True), ({"vpcConfig": None}, True),
+    ({"vpcConfig": {"subnets": ["subnet-1"], "securityGroupIds": ["sg-1"]}}, False)])
+def test_sagemaker_model_outside_the_vpc(props, flagged):
+    found = run("private-by-default", "aws:sagemaker/model:Model", props)
+    assert found == ([
+        "vpcConfig is unset: the model container runs outside this VPC with SageMaker's own "
+        "internet access; give it the private subnets and a security group"] if flagged else [])
