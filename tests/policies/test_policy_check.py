@@ -134,6 +134,9 @@ def test_json_output_and_a_policy_config_override(tmp_path, capsys):
         "cost-ceiling", "mandatory", "(stack)")
     assert violation["message"].startswith("worst case is $2.25/hour, over this environment's "
                                            "budget of $1.00/hour")
+    # the run's own duration, in seconds to two places
+    assert 0 < result["seconds"] < 600
+    assert result["seconds"] == round(result["seconds"], 2)
 
 
 def test_a_missing_stack_file_or_policy_config_is_an_error(tmp_path, capsys, pack):
