@@ -671,3 +671,26 @@ def test_binary_data_shaped_like_a_credential():
         "binaryData.blob holds a value shaped like a credential; use a Secret"]
     # a credential-looking name in binaryData is not read as text
     assert run("no-plaintext-secrets", CM, {"binaryData": {"api_key": "abcdefgh"}}) == []
+
+
+def test_a_config_map_key_named_like_a_credential_after_an_empty_one():
+    assert run("no-plaintext-secrets", CM, {"data": {"empty": None, "API_KEY": "abcdefgh"}}) == [
+        "data.API_KEY is named like a credential; a ConfigMap (and every envFrom that reads it) "
+        "shows it in plain text: use a Secret"]
+    assert run("no-plaintext-secrets", CM, {"data": {"API_KEY": "${API_KEY}"}}) == []
+
+
+FLAG = ("container app: args: flag --api-key is given a literal credential; the pod spec shows "
+        "arguments in plain text: pass it as a secret-backed environment variable and reference "
+        "it")
+
+
+@pytest.mark.parametrize(("args", "flagged"), [
+    (["--api-key", "abcdefgh12"], True), (["--api-key=abcdefgh12"], True),
+    (["--api-key", "API_KEY"], False),      # another credential's name, not a value
+    (["--api-key=$(API_KEY)"], False),      # a reference Kubernetes expands
+    (["--api-key", "--other"], False), (["--log-level", "debug"], False)])
+def test_credential_flags_and_their_values(args, flagged):
+    pod = {"spec": {"containers": [{"name": "app", "args": args}]}}
+    assert run("no-plaintext-secrets", "kubernetes:core/v1:Pod", pod) == (
+        [FLAG] if flagged else [])
