@@ -78,7 +78,8 @@ POLICY_FAST = ["tests/policies/test_policy_boundaries.py",
 POLICY_SLOW = ["tests/policies/test_policy_families_protocol.py",
                "tests/policies/test_policy_fuzz.py::"
                "test_a_malformed_value_names_resource_property_and_value",
-               "tests/policies/test_policy_protocol.py"]
+               "tests/policies/test_workload_rules.py", "tests/policies/test_startup_gate.py",
+               "tests/policies/test_policy_docs.py", "tests/policies/test_policy_protocol.py"]
 GATE_SLOW = ["tests/policies/test_policy_client.py", "tests/policies/test_policy_check.py",
              *POLICY_SLOW]
 SIZING_FAST = ["tests/test_sizing.py", "tests/test_sizing_calibration.py",
