@@ -74,7 +74,7 @@ POLICY_FAST = ["tests/policies/test_policy_boundaries.py",
                "tests/policies/test_policy_rule_edges.py",
                "tests/policies/test_policy_framework.py",
                "tests/policies/test_policy_cost_units.py", "tests/policies/test_policy_rules.py",
-               "tests/policies/test_policy_families.py"]
+               "tests/policies/test_workload_edges.py", "tests/policies/test_policy_families.py"]
 POLICY_SLOW = ["tests/policies/test_policy_families_protocol.py",
                "tests/policies/test_policy_fuzz.py::"
                "test_a_malformed_value_names_resource_property_and_value",
