@@ -125,6 +125,12 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "the last path segment of a grantee URI is the same however many splits precede it",
     ("policies/rules/secrets.py", "NUM", 'kind = resource.type.rsplit(":", 1)[-1]', "1 -> 2"):
         "the last segment of a type token is the same however many splits precede it",
+    ("policies/rules/cost.py", "NUM", 'kind = resource.type.rsplit(":", 1)[-1]', "1 -> 2"):
+        "the last segment of a type token is the same however many splits precede it",
+    ("policies/rules/workloads.py", "NUM", 'return resource.type.rsplit(":", 1)[-1]', "1 -> 2"):
+        "the last segment of a type token is the same however many splits precede it",
+    ("policies/rules/cost.py", "RETURN", "return []", "return x -> return None"):
+        "may_launch_unknown_gpus: " + _ONLY_TRUTHINESS + " (price_nodepool: `if unknown`)",
     ("policies/rules/transit.py", "NUM",
      'ports = [("HTTPS", 443)] if certificate else [("HTTP", 80)]', "443 -> 444"):
         "only HTTP ports are reported or compared; an HTTPS entry's port is never read",

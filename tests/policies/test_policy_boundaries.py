@@ -495,3 +495,63 @@ def test_sagemaker_model_outside_the_vpc(props, flagged):
     assert found == ([
         "vpcConfig is unset: the model container runs outside this VPC with SageMaker's own "
         "internet access; give it the private subnets and a security group"] if flagged else [])
+
+
+@pytest.mark.parametrize(("props", "expected"), [
+    ({}, []), ({"runtimeConfig": {}}, []),  # unset: SageMaker runs one copy
+    ({"runtimeConfig": {"copyCount": 0}}, [f"runtimeConfig.copyCount is 0; {COLD}"])])
+def test_inference_component_copies_default_to_one(props, expected):
+    assert run("warm-capacity-in-prod", "aws-native:sagemaker:InferenceComponent",
+               props) == expected
+
+
+@pytest.mark.parametrize(("scaling", "expected"), [
+    ({"status": "ENABLED"}, [f"productionVariants[0].managedInstanceScaling.minInstanceCount "
+                             f"is 0; {COLD}"]),
+    ({"status": "ENABLED", "minInstanceCount": 1}, []),
+    ({"status": "DISABLED"}, [])])
+def test_managed_instance_scaling_minimum_defaults_to_zero(scaling, expected):
+    props = {"productionVariants": [{"variantName": "v", "managedInstanceScaling": scaling}]}
+    assert run("warm-capacity-in-prod", "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+               props) == expected
+
+
+UNTAGGED = ("GPU capacity without serving tags (llm-hosting/*, or llm-hosting/models for shared "
+            "capacity): the pack cannot check what it serves; tag it with "
+            "components.tags.Naming.serving_tags")
+G6E_FAMILY = {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["g6e"]}
+
+
+@pytest.mark.parametrize(("type_", "props", "problem"), [
+    ("kubernetes:karpenter.sh/v1:NodePool",
+     {"spec": {"template": {"spec": {"requirements": [G6E_FAMILY]}}}},
+     "spec.limits sets no nvidia.com/gpu, cpu or memory limit"),
+    ("kubernetes:karpenter.sh/v1:NodePool",
+     {"spec": {"limits": {"nvidia.com/gpu": 4}, "template": {"spec": {"requirements": [
+         {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]}]}}}},
+     "spec.template.spec.requirements let Karpenter launch any GPU type"),
+    ("kubernetes:karpenter.sh/v1:NodePool",
+     {"spec": {"limits": {"nvidia.com/gpu": 4}, "template": {"spec": {"requirements": [
+         {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt", "values": ["4"]}]}}}},
+     "spec.template.spec.requirements let Karpenter launch any GPU type"),
+    ("aws:autoscaling/group:Group",
+     {"maxSize": 2, "mixedInstancesPolicy": {"launchTemplate": {"overrides": [
+         {"instanceRequirements": {"vcpuCount": {"min": 4}}}]}}},
+     "selects instance types by attributes"),
+    ("aws:ec2/dedicatedHost:DedicatedHost", {"instanceType": "p5.48xlarge"},
+     "p5.48xlarge on a DedicatedHost is billed at a rate the facts catalog does not hold"),
+])
+def test_gpu_capacity_that_cannot_be_priced_still_needs_serving_tags(type_, props, problem):
+    found = run_stack("cost-ceiling", [(type_, props)], {"maxHourlyUsd": 1000})
+    assert len(found) == 2
+    assert found[0].startswith("cannot bound the cost of r0: ") and problem in found[0]
+    assert found[1] == UNTAGGED
+
+
+def test_a_model_tagged_below_a_dollar_an_hour_counts_its_own_price():
+    tags = serving(model_id="meta-llama/Llama-3.2-1B-Instruct", instance="g4dn.xlarge", max_r=1)
+    found = run_stack("cost-ceiling", [("aws:ecs/service:Service", {"tags": tags})],
+                      {"maxHourlyUsd": 1e-9})
+    price = GPU_INSTANCES["g4dn.xlarge"].ec2_usd_per_hour
+    assert price < 1
+    assert f"serving tags at max replicas ${price:.2f} (llama-8b ${price:.2f})" in found[0]
