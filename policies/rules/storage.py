@@ -221,11 +221,13 @@ def _defaults(resource: Resource) -> list[tuple[str, Any]]:
         return [("serverSideEncryptionConfiguration.rule.applyServerSideEncryptionByDefault",
                  map_at(rule, "applyServerSideEncryptionByDefault"))]
     out = []
+    # BucketV2's legacy inline form: every level is a list in the provider's schema
+    # (`applyServerSideEncryptionByDefaults: Sequence[...]`, pulumi_aws.s3 BucketV2 inputs).
     for i, conf in enumerate(items_at(p, "serverSideEncryptionConfigurations")):
         for j, rule in enumerate(items_at(conf, "rules")):
-            out.append((f"serverSideEncryptionConfigurations[{i}].rules[{j}]"
-                        ".applyServerSideEncryptionByDefaults",
-                        map_at(rule, "applyServerSideEncryptionByDefaults")))
+            for k, default in enumerate(items_at(rule, "applyServerSideEncryptionByDefaults")):
+                out.append((f"serverSideEncryptionConfigurations[{i}].rules[{j}]"
+                            f".applyServerSideEncryptionByDefaults[{k}]", default))
     return out
 
 

@@ -694,3 +694,71 @@ def test_credential_flags_and_their_values(args, flagged):
     pod = {"spec": {"containers": [{"name": "app", "args": args}]}}
     assert run("no-plaintext-secrets", "kubernetes:core/v1:Pod", pod) == (
         [FLAG] if flagged else [])
+
+
+# ------------------------------------------------------------------ S3 ACL and encryption edges
+
+
+@pytest.mark.parametrize(("type_", "props", "prop", "canned"), [
+    ("aws:s3/bucketV2:BucketV2", {"acl": "authenticated-read"}, "acl", "authenticated-read"),
+    ("aws:s3/bucketObjectv2:BucketObjectv2", {"acl": "public-read"}, "acl", "public-read"),
+    ("aws-native:s3:Bucket", {"accessControl": "PublicReadWrite"}, "accessControl",
+     "PublicReadWrite"),
+])
+def test_public_canned_acls_of_either_provider(type_, props, prop, canned):
+    assert run("s3-bucket-no-public-acl", type_, props) == [
+        f"{prop} is {canned}, which grants everyone access; use private (and "
+        "bucket-owner-enforced object ownership)"]
+
+
+def test_private_canned_acls_pass():
+    assert run("s3-bucket-no-public-acl", "aws-native:s3:Bucket",
+               {"accessControl": "Private"}) == []
+    assert run("s3-bucket-no-public-acl", "aws:s3/bucketV2:BucketV2", {"acl": "private"}) == []
+
+
+@pytest.mark.parametrize(("grant", "shown"), [
+    ({"permission": "READ"}, "grants READ (permissions READ)"),
+    ({}, "grants access (permissions ?)"),
+])
+def test_an_acl_grant_without_a_permission_list(grant, shown):
+    props = {"accessControlPolicy": {"grants": [{**grant, "grantee": {
+        "type": "Group", "uri": "http://acs.amazonaws.com/groups/global/AllUsers"}}]}}
+    assert run("s3-bucket-no-public-acl", "aws:s3/bucketAclV2:BucketAclV2", props) == [
+        f"accessControlPolicy.grants {shown} to AllUsers; grant named accounts only"]
+
+
+def _v2(*defaults: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """BucketV2's inline encryption: lists at every level, as the provider's schema has it."""
+    return ("aws:s3/bucketV2:BucketV2", {"serverSideEncryptionConfigurations": [
+        {"rules": [{"applyServerSideEncryptionByDefaults": list(defaults)}]}]})
+
+
+V2_WHERE = "serverSideEncryptionConfigurations[0].rules[0].applyServerSideEncryptionByDefaults"
+
+
+@pytest.mark.parametrize(("default", "expected"), [
+    ({"sseAlgorithm": "aws:kms", "kmsMasterKeyId": "arn:aws:kms:us-east-1:123456789012:key/a"},
+     []),
+    ({"sseAlgorithm": "aws:kms",
+      "kmsMasterKeyId": "arn:aws:kms:us-east-1:123456789012:alias/aws/s3"},
+     [f"{V2_WHERE}[0].kmsMasterKeyId is arn:aws:kms:us-east-1:123456789012:alias/aws/s3; this "
+      "environment requires a customer-managed KMS key"]),
+    ({"sseAlgorithm": "aws:kms"},
+     [f"{V2_WHERE}[0].kmsMasterKeyId is unset (the AWS managed aws/s3 key); this environment "
+      "requires a customer-managed KMS key"]),
+    ({"sseAlgorithm": "AES256"},
+     [f"{V2_WHERE}[0].sseAlgorithm is AES256; this environment requires SSE-KMS with the "
+      "stack's own key"]),
+])
+def test_bucket_v2_inline_encryption_is_a_list_of_defaults(default, expected):
+    assert run_stack("s3-bucket-encryption", [_v2(default)], {"requireKms": True}) == expected
+    assert run_stack("s3-bucket-encryption", [_v2(default)], {"requireKms": False}) == []
+
+
+def test_native_bucket_encryption_rules():
+    bucket = ("aws-native:s3:Bucket", {"bucketEncryption": {"serverSideEncryptionConfiguration": [
+        {"serverSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]}})
+    assert run_stack("s3-bucket-encryption", [bucket], {"requireKms": True}) == [
+        "bucketEncryption.serverSideEncryptionConfiguration[0].serverSideEncryptionByDefault."
+        "sseAlgorithm is AES256; this environment requires SSE-KMS with the stack's own key"]
