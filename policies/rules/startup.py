@@ -77,8 +77,8 @@ def estimates(props: Mapping[str, Any], platform: Platform) -> list[StartupEstim
     which format, for which engine; every combination otherwise; [] without a known model."""
     tags = serving_tags(props)
     serving = catalog.serving_from_tags(tags)
-    if not isinstance(serving, catalog.Serving) or serving.shape is None \
-            or serving.gpus_per_replica < 1:
+    # (the tag ranges already refuse gpus-per-replica < 1: no Serving comes back then)
+    if not isinstance(serving, catalog.Serving) or serving.shape is None:
         return []
     weights = tags.get(f"{P}weights")
     engine = tags.get(f"{P}engine")

@@ -762,3 +762,75 @@ def test_native_bucket_encryption_rules():
     assert run_stack("s3-bucket-encryption", [bucket], {"requireKms": True}) == [
         "bucketEncryption.serverSideEncryptionConfiguration[0].serverSideEncryptionByDefault."
         "sseAlgorithm is AES256; this environment requires SSE-KMS with the stack's own key"]
+
+
+# ------------------------------------------------------------------ transit and start-up edges
+
+ALB = "alb.ingress.kubernetes.io/"
+
+
+def _alb_ingress(ports: str) -> tuple[str, dict[str, Any]]:
+    annotations = {"kubernetes.io/ingress.class": "alb", f"{ALB}scheme": "internal",
+                   f"{ALB}listen-ports": ports,
+                   f"{ALB}certificate-arn": "arn:aws:acm:us-east-1:123456789012:certificate/x"}
+    return ("kubernetes:networking.k8s.io/v1:Ingress",
+            {"metadata": {"annotations": annotations}, "spec": {"ingressClassName": "alb"}})
+
+
+@pytest.mark.parametrize(("ports", "expected"), [
+    ('[{"HTTPS": 443}]', []),
+    ('[{"HTTPS": 443}, {"HTTP": 80}]', [
+        f"{ALB}listen-ports opens HTTP on 80 of an internal ALB; this environment requires "
+        f"HTTPS on every listener: set {ALB}certificate-arn and listen on HTTPS 443 (or "
+        f"{ALB}ssl-redirect)"]),
+    ('{"HTTPS": 443}', [
+        "malformed input on r0 (kubernetes:networking.k8s.io/v1:Ingress): metadata.annotations."
+        f'{ALB}listen-ports is "{{\\"HTTPS\\": 443}}", not a JSON list such as [{{"HTTPS": 443}}]; '
+        "the policy cannot judge it, fix the value"]),
+])
+def test_ingress_listen_ports(ports, expected):
+    found = run_stack("transit-listener-https", [_alb_ingress(ports)],
+                      {"allowHttpOnInternalLoadBalancers": False})
+    assert found == expected
+
+
+CLASSIC = ("Service of type LoadBalancer without spec.loadBalancerClass or the "
+           "service.beta.kubernetes.io/aws-load-balancer-type annotation: the in-tree cloud "
+           "provider creates a Classic Load Balancer; set loadBalancerClass: service.k8s.aws/nlb")
+
+
+@pytest.mark.parametrize(("kind", "classic"), [
+    (None, True), ("nlb", False), ("nlb-ip", False), ("external", False), ("clb", True)])
+def test_load_balancer_services_by_their_type_annotation(kind, classic):
+    annotations = {} if kind is None else {
+        "service.beta.kubernetes.io/aws-load-balancer-type": kind}
+    props = {"metadata": {"annotations": annotations}, "spec": {"type": "LoadBalancer"}}
+    assert run("transit-no-classic-elb", "kubernetes:core/v1:Service", props) == (
+        [CLASSIC] if classic else [])
+
+
+def _gpu_container(name: str, gpu_in: str = "limits", probe: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": name, "resources": {gpu_in: {"nvidia.com/gpu": "1"}}}
+    if probe is not None:
+        container["livenessProbe"] = probe
+    return container
+
+
+SHORT = {"httpGet": {"path": "/health", "port": 8000}}  # 30 s with Kubernetes' defaults
+
+
+def _restarts(name: str) -> str:
+    return (f"container {name}: livenessProbe restarts it after 30 s (initialDelaySeconds + "
+            "periodSeconds x failureThreshold); the model needs 600 s: give it a startupProbe "
+            "that covers the load")
+
+
+@pytest.mark.parametrize(("containers", "expected"), [
+    ([_gpu_container("a"), _gpu_container("b", probe=SHORT)], [_restarts("b")]),
+    ([_gpu_container("a", "requests", SHORT)], [_restarts("a")]),  # a GPU in requests only
+    ([{"name": "sidecar", "livenessProbe": SHORT}], []),            # no GPU: not a model
+])
+def test_every_gpu_container_with_a_probe_is_judged(containers, expected):
+    props = {"spec": {"template": {"spec": {"containers": containers}}}}
+    assert run("llm-startup-timeouts", "kubernetes:apps/v1:Deployment", props) == expected
