@@ -129,6 +129,15 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "the last segment of a type token is the same however many splits precede it",
     ("policies/rules/workloads.py", "NUM", 'return resource.type.rsplit(":", 1)[-1]', "1 -> 2"):
         "the last segment of a type token is the same however many splits precede it",
+    ("components/sizing.py", "NUM", "mid = (low + high + 1) // 2", "1 -> 2"):
+        "an upper midpoint one higher is still at most `high` while low < high: the search "
+        "probes other counts and returns the same largest one",
+    ("components/sizing.py", "ARITH",
+     "batch = max(1, min(math.floor(kv_memory / kv_per_sequence), memory.engine.max_num_seqs))",
+     "/ -> *"):
+        "max_num_seqs is chosen as full-length sequences that fit, so the cache always holds at "
+        "least as many average-length ones and the min is max_num_seqs either way (checked on "
+        "2,453 fitting placements: 0 differ)",
     ("policies/rules/cost.py", "RETURN", "return []", "return x -> return None"):
         "may_launch_unknown_gpus: " + _ONLY_TRUTHINESS + " (price_nodepool: `if unknown`)",
     ("policies/rules/transit.py", "NUM",

@@ -530,3 +530,25 @@ def test_a_cache_that_holds_one_sequence_decodes_a_batch_of_one():
             + (100_352 - 32) * kv_bytes_per_token(LLAMA3_8B))
     assert decode_tokens_per_second_upper_bound(req, l40s) == pytest.approx(
         l40s.gpu.memory_bandwidth_gbps * 1e9 / read, rel=1e-12)  # GB/s and B/param exactly
+
+
+def _full_at(req: SizingRequest, gpu, settings: EngineSettings, seqs: int) -> int:
+    """Full-length sequences the cache holds when vLLM is started with `seqs` sequences."""
+    fixed = EngineSettings(settings.gpu_memory_utilization,
+                           max(settings.max_num_batched_tokens, seqs), seqs, req.max_total_tokens)
+    return estimate_memory(req, gpu, fixed).max_concurrent_sequences
+
+
+@pytest.mark.parametrize("instance", ["g6e.xlarge", "g6.xlarge", "p5.48xlarge"])
+def test_the_sequence_search_lands_on_the_boundary_for_every_context(instance):
+    """choose_max_num_seqs is a binary search: for each context length the count it returns
+    fits and one more does not (or it sits at the target floor or the 1,024 cap)."""
+    gpu = GPU_INSTANCES[instance]
+    for total in [*range(256, 4_097, 128), *range(4_608, 16_385, 1_024)]:
+        req = request(LLAMA3_8B, max_input=total - 128, max_total=total, concurrency_target=1)
+        settings = estimate_memory(req, gpu).engine
+        seqs = settings.max_num_seqs
+        if seqs > 1:
+            assert _full_at(req, gpu, settings, seqs) >= seqs, total
+        if seqs < 1024:
+            assert _full_at(req, gpu, settings, seqs + 1) < seqs + 1, total
