@@ -148,3 +148,13 @@ def test_a_missing_stack_file_or_policy_config_is_an_error(tmp_path, capsys, pac
     result, _ = gate.check(tmp_path / "Pulumi.dev.yaml", pack, tmp_path / "missing.json")
     assert result.code == gate.INVALID
     assert result.problems[0].startswith(f"policy config {tmp_path / 'missing.json'}: ")
+
+
+def test_one_invalid_stack_is_summarised_once_on_stderr(tmp_path, capsys):
+    _stack(tmp_path, "broken", {"llm-hosting:platform": "lambda"})
+    assert gate.main(["--stack", "broken", "--dir", str(tmp_path)]) == gate.INVALID
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert [line for line in captured.err.splitlines() if line.startswith("broken")] == [
+        line for line in captured.err.splitlines() if line.startswith("broken: invalid, ")]
+    assert len([line for line in captured.err.splitlines() if line.startswith("broken")]) == 1
