@@ -436,6 +436,10 @@ def test_nothing_fits_lists_the_three_nearest_placements():
 def test_replicas_per_instance_is_a_whole_count():
     cost = estimate_cost(request(LLAMA3_8B), GPU_INSTANCES["g6e.12xlarge"], "ec2", 1, 2)
     assert repr(cost.replicas_per_instance) == "4"
+    # each replica carries a quarter of the instance price per thousand tokens
+    price = GPU_INSTANCES["g6e.12xlarge"].ec2_usd_per_hour
+    assert cost.usd_per_1k_tokens_lower_bound == pytest.approx(
+        price / 4 / (cost.tokens_per_second_upper_bound * 3600) * 1000, rel=1e-12)
 
 
 def test_tgi_counts_the_cuda_context_inside_its_budget_and_prefills_whole_prompts():
