@@ -83,13 +83,21 @@ def test_an_invalid_stack_exits_2_with_its_problems(pack, tmp_path):
 
 
 def test_all_checks_every_stack_file_with_the_worst_exit_code(tmp_path, capsys):
-    for name in ("dev", "staging"):
-        (tmp_path / f"Pulumi.{name}.yaml").write_text((ROOT / f"Pulumi.{name}.yaml").read_text())
+    (tmp_path / "Pulumi.dev.yaml").write_text((ROOT / "Pulumi.dev.yaml").read_text())
     _stack(tmp_path, "promoted", {"llm-hosting:environment": "prod"})
     assert gate.main(["--all", "--dir", str(tmp_path)]) == gate.VIOLATION
     out = capsys.readouterr().out
+    # two stacks: each gets its summary line, worst exit code wins
     assert [line.split(":")[0] for line in out.splitlines() if "violation(s)" in line] == [
-        "dev (dev)", "promoted (prod)", "staging (staging)"]
+        "dev (dev)", "promoted (prod)"]
+
+
+def test_one_stack_prints_its_table_then_its_summary(tmp_path, capsys):
+    (tmp_path / "Pulumi.staging.yaml").write_text((ROOT / "Pulumi.staging.yaml").read_text())
+    assert gate.main(["--stack", "staging", "--dir", str(tmp_path)]) == gate.OK
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("staging (staging): 0 mandatory, ")
+    assert last.endswith(" s)")
 
 
 def _diag(policy: str, level: str, urn: str, detail: str) -> Diagnostic:
