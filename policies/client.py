@@ -163,10 +163,9 @@ class Analyzer:
             result[name] = (level or old_level, {**old_props, **props})
         schemas = self.schemas()
         for name, (_, props) in result.items():
-            if name not in schemas:
-                continue
-            validator = jsonschema.Draft7Validator(schemas[name])
-            errors += [f"{name}: {e.message}" for e in validator.iter_errors(props)]
+            if name in schemas:  # an unknown policy name has no schema to hold it to
+                validator = jsonschema.Draft7Validator(schemas[name])
+                errors += [f"{name}: {e.message}" for e in validator.iter_errors(props)]
         if errors:
             raise ValueError("; ".join(errors))
         return result

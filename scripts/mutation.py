@@ -133,10 +133,6 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))", "1 -> 2"):
         "the stand-in engine's gRPC server answers the pack's log calls with one thread or two: "
         "nothing observable depends on the pool size",
-    ("policies/client.py", "FLOW", "continue", "continue -> break"):
-        "reconcile: `result` lists the pack's policies first and unknown names after them, and "
-        "only unknown names lack a schema, so stopping at the first skips only other unknown "
-        "names (client.py has this one `continue`)",
     ("components/sizing.py", "NUM", "mid = (low + high + 1) // 2", "1 -> 2"):
         "an upper midpoint one higher is still at most `high` while low < high: the search "
         "probes other counts and returns the same largest one",

@@ -68,3 +68,11 @@ def test_the_provider_of_a_resource_travels_with_it(pack):
     found = pack.analyze([lt], [provider, lt])
     assert {d.urn for d in found} == {lt.urn}
     assert "imdsv2-required" in {d.policy for d in found}
+
+
+def test_an_unknown_policy_name_does_not_stop_validation(pack):
+    """A config entry for a policy the pack does not have is ignored; values of the pack's own
+    policies are still held to their schemas, whatever the order."""
+    with pytest.raises(ValueError, match=r"cost-ceiling: .*maxHourlyUsd|cost-ceiling: "):
+        pack.reconcile({"no-such-policy": {"x": 1}, "cost-ceiling": {"maxHourlyUsd": "lots"}})
+    assert "no-such-policy" in pack.reconcile({"no-such-policy": "advisory"})
