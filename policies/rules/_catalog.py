@@ -270,12 +270,11 @@ def _matches(labels: Mapping[str, str], parsed: tuple[str, str, list[str]]) -> b
             return True  # every catalog instance carries every instance label
         case "DoesNotExist":
             return False
-        case "Gt" | "Lt" | "Gte" | "Lte":
+        case _:  # Gt, Lt, Gte, Lte: requirement() admits only _OPERATORS
             a, b = as_number(have), as_number(values[0] if values else None)
             if a is None or b is None:
                 return False
             return {"Gt": a > b, "Lt": a < b, "Gte": a >= b, "Lte": a <= b}[op]
-    return True
 
 
 def nodepool_requirements(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -170,12 +170,10 @@ def _price_variants(resource: Resource, counts: Sequence[cap.Count],
     total, gpu, problems = 0.0, False, []
     for count in counts:
         instance_type = string_at(resource.props, *_variant_path(count.where), "instanceType")
-        if instance_type is None:
-            continue
+        if instance_type is None or not is_gpu_family(family_of(instance_type)):
+            continue  # (counts exist only for variants with an instance type)
         name = cap.variant_name(resource.props, count.where)
         instances = max(count.instances, targets.get(name or "", 0.0))
-        if not is_gpu_family(family_of(instance_type)):
-            continue
         gpu = True
         price = _price(strip_ml(instance_type), "sagemaker")
         if price is None:

@@ -445,3 +445,14 @@ def test_a_variant_runs_at_least_one_instance(variant, count):
     config = tagged({"productionVariants": [variant]}, list_tags=True)
     assert priced([("aws-native:sagemaker:EndpointConfig", config)]) == (
         {"r0": round(count * sagemaker("g6e.xlarge"), 2)}, [])
+
+
+def test_every_variant_is_read_past_cpu_and_unpriceable_ones():
+    config = tagged({"productionVariants": [
+        _variant("cpu", "ml.m5.xlarge", initialInstanceCount=3),
+        _variant("old", "ml.p3.2xlarge", initialInstanceCount=1),
+        _variant("gpu", initialInstanceCount=2)]}, list_tags=True)
+    assert priced([("aws-native:sagemaker:EndpointConfig", config)]) == (
+        {"r0": round(2 * sagemaker("g6e.xlarge"), 2)},
+        ["cannot bound the cost of r0: productionVariants[1] runs ml.p3.2xlarge, which the facts "
+         "catalog cannot price for SageMaker (components/facts/gpus.py)"])
