@@ -125,8 +125,13 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "the last path segment of a grantee URI is the same however many splits precede it",
     ("policies/rules/secrets.py", "NUM", 'kind = resource.type.rsplit(":", 1)[-1]', "1 -> 2"):
         "the last segment of a type token is the same however many splits precede it",
-    ("policies/rules/cost.py", "NUM", 'kind = resource.type.rsplit(":", 1)[-1]', "1 -> 2"):
-        "the last segment of a type token is the same however many splits precede it",
+    ("policies/rules/cost.py", "NUM",
+     'get(resource.props, "runtimeConfig", "copyCount"), 1.0, _COLD)', "1.0 -> 2.0"):
+        "the default for an unset copyCount only has to pass the at-least-one check: 1 and 2 "
+        "both do",
+    ("policies/client.py", "NUM", "self.engine_server.stop(0)", "0 -> 1"):
+        "the stand-in engine has no call in flight when it is stopped: a one-second grace "
+        "period changes only how long stop() may wait",
     ("policies/rules/workloads.py", "NUM", 'return resource.type.rsplit(":", 1)[-1]', "1 -> 2"):
         "the last segment of a type token is the same however many splits precede it",
     ("policies/client.py", "NUM",

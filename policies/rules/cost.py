@@ -435,8 +435,9 @@ def check_scalable_target(resource: Resource, config: Mapping[str, Any]) -> Iter
 
 
 def check_gpu_workload(resource: Resource, config: Mapping[str, Any]) -> Iterable[str]:
-    kind = resource.type.rsplit(":", 1)[-1]
-    if any(_requests_gpu(c) for _, c in containers_of(pod_spec(resource.props, kind))):
+    # Deployments and StatefulSets (the types this check is registered for) keep their pod
+    # spec under spec.template.spec.
+    if any(_requests_gpu(c) for _, c in containers_of(pod_spec(resource.props, "Deployment"))):
         yield from _at_least_one("spec.replicas", get(resource.props, "spec", "replicas"), 1.0,
                                  _COLD)
 
