@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policies.rules._framework import (
+    ENDPOINT_CONFIGS,
     Malformed,
     Resource,
     count_at,
@@ -38,7 +39,7 @@ SPOT_FLEET_REQUEST = "aws:ec2/spotFleetRequest:SpotFleetRequest"
 FLEET = "aws:ec2/fleet:Fleet"
 ASG = "aws:autoscaling/group:Group"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
-ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+ENDPOINT_CONFIG, NATIVE_ENDPOINT_CONFIG = ENDPOINT_CONFIGS  # one table: _framework
 CAPACITY_RESERVATION = "aws:ec2/capacityReservation:CapacityReservation"
 CAPACITY_BLOCK = "aws:ec2/capacityBlockReservation:CapacityBlockReservation"
 DEDICATED_HOST = "aws:ec2/dedicatedHost:DedicatedHost"
@@ -51,7 +52,6 @@ NATIVE_SPOT_FLEET = "aws-native:ec2:SpotFleet"
 NATIVE_FLEET = "aws-native:ec2:Ec2Fleet"
 NATIVE_ASG = "aws-native:autoscaling:AutoScalingGroup"
 NATIVE_NODE_GROUP = "aws-native:eks:Nodegroup"
-NATIVE_ENDPOINT_CONFIG = "aws-native:sagemaker:EndpointConfig"
 NATIVE_CAPACITY_RESERVATION = "aws-native:ec2:CapacityReservation"
 NATIVE_HOST = "aws-native:ec2:Host"
 NATIVE_NOTEBOOK = "aws-native:sagemaker:NotebookInstance"
@@ -67,8 +67,6 @@ NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 TEMPLATES = (LAUNCH_TEMPLATE, LAUNCH_CONFIGURATION, NATIVE_LAUNCH_TEMPLATE,
              NATIVE_LAUNCH_CONFIGURATION)
 """Resources that describe instances but launch none themselves."""
-
-ENDPOINT_CONFIGS = (ENDPOINT_CONFIG, NATIVE_ENDPOINT_CONFIG)
 
 RESERVATIONS = (CAPACITY_RESERVATION, NATIVE_CAPACITY_RESERVATION, CAPACITY_BLOCK,
                 DEDICATED_HOST, NATIVE_HOST)

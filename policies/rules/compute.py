@@ -26,6 +26,7 @@ from policies.rules._framework import (
     string_at,
     strip_ml,
 )
+from policies.rules.secrets import MODELS, TASK_DEFINITIONS
 
 LAUNCH_TEMPLATE = cap.LAUNCH_TEMPLATE
 INSTANCE = cap.INSTANCE
@@ -190,10 +191,8 @@ MODEL_FITS_GPU_MEMORY = Rule(
     ),
     checks=dict.fromkeys(
         (*cap.NAMES_INSTANCE_TYPES, NODE_POOL, NODE_CLASS, INFERENCE_COMPONENT,
-         "aws:sagemaker/model:Model", "aws-native:sagemaker:Model", "aws:ecs/service:Service",
-         "aws-native:ecs:Service", "aws:ecs/taskDefinition:TaskDefinition",
-         "aws-native:ecs:TaskDefinition", "kubernetes:apps/v1:Deployment",
-         "kubernetes:apps/v1:StatefulSet"),
+         *MODELS, *TASK_DEFINITIONS, "aws:ecs/service:Service", "aws-native:ecs:Service",
+         "kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"),
         check_fits,
     ),
 )

@@ -271,8 +271,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         name="workload-privileges",
         rules=("workloads-no-privileged-containers", "workloads-non-root"),
-        types=frozenset((*secrets.WORKLOAD_TYPES, workloads.TASK_DEFINITION,
-                         workloads.NATIVE_TASK_DEFINITION)),
+        types=frozenset((*secrets.WORKLOAD_TYPES, *secrets.TASK_DEFINITIONS)),
         discover=(Discover(r"ecs", name=r"^TaskDefinition$"),),
     ),
     Family(

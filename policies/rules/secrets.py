@@ -283,6 +283,7 @@ WORKLOAD_TYPES = tuple(
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 
 TASK_DEFINITIONS = ("aws:ecs/taskDefinition:TaskDefinition", "aws-native:ecs:TaskDefinition")
+"""aws-native's twin takes `containerDefinitions` as a list, not a JSON string (same keys)."""
 MODELS = ("aws:sagemaker/model:Model", "aws-native:sagemaker:Model")
 
 NO_PLAINTEXT_SECRETS = Rule(

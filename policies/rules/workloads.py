@@ -31,11 +31,8 @@ from policies.rules._framework import (
     parse_json,
     serving_tags,
 )
-from policies.rules.secrets import WORKLOAD_TYPES, containers_of, pod_spec
+from policies.rules.secrets import TASK_DEFINITIONS, WORKLOAD_TYPES, containers_of, pod_spec
 
-TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
-NATIVE_TASK_DEFINITION = "aws-native:ecs:TaskDefinition"
-"""aws-native's twin takes `containerDefinitions` as a list, not a JSON string (same keys)."""
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 _ROOT_USERS = frozenset({"", "0", "root"})
 
@@ -94,7 +91,7 @@ NO_PRIVILEGED = Rule(
     name="workloads-no-privileged-containers",
     description="No privileged container and no added Linux capability, on EKS or ECS.",
     checks={**dict.fromkeys(WORKLOAD_TYPES, check_pod_privileged),
-            **dict.fromkeys((TASK_DEFINITION, NATIVE_TASK_DEFINITION), check_task_privileged)},
+            **dict.fromkeys(TASK_DEFINITIONS, check_task_privileged)},
 )
 
 
@@ -137,7 +134,7 @@ NON_ROOT = Rule(
     description=("Kubernetes containers run as non-root; an ECS container running as root "
                  "drops every capability."),
     checks={**dict.fromkeys(WORKLOAD_TYPES, check_pod_root),
-            **dict.fromkeys((TASK_DEFINITION, NATIVE_TASK_DEFINITION), check_task_root)},
+            **dict.fromkeys(TASK_DEFINITIONS, check_task_root)},
 )
 
 
