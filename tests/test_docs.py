@@ -100,3 +100,17 @@ def test_readme_cost_figures_match_what_plan_prints():
         totals = plan.build_plan(name).doc["totals"]
         assert gpu == pytest.approx(totals["gpuHourlyUsdMin"] * 730, rel=0.05), name
         assert total == pytest.approx(totals["monthlyUsdMin"], rel=0.05), name
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    """A new user's set-up (README) and CI (.ci/run) must not drift: CI builds the same venv
+    from the same requirements file and runs the same pytest line, nothing weaker."""
+    block = README.split("Run the tests", 1)[1].split("```bash\n", 1)[1].split("\n```", 1)[0]
+    setup, install, tests = [part.strip() for part in block.strip().split("&&")]
+    assert (setup, install) == ("python3 -m venv venv",
+                                "venv/bin/pip install -r requirements-dev.txt")
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert setup in ci
+    assert any(line.startswith("venv/bin/pip install") and line.endswith(
+        "-r requirements-dev.txt") for line in ci)
+    assert tests in ci  # the whole line, options included
