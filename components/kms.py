@@ -1,9 +1,13 @@
-"""Key policies shared by the platforms' customer-managed KMS keys."""
+"""Customer-managed KMS keys the platforms share the shape of: the key policy, and the key."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import pulumi
+import pulumi_aws as aws
 
 USE_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
                "kms:DescribeKey", "kms:CreateGrant")
@@ -26,3 +30,17 @@ def via_service_key_policy(*, account: str, partition: str, via_service: str,
          "Condition": {"StringEquals": {"kms:CallerAccount": account,
                                         "kms:ViaService": via_service}}},
     ]}
+
+
+def service_only_key(name: str, *, description: str, service: str, region: pulumi.Input[str],
+                     tags: Mapping[str, str], opts: pulumi.ResourceOptions) -> aws.kms.Key:
+    """A rotated key with `via_service_key_policy` for `<service>.<region>.amazonaws.com`: what
+    a secret or a workspace is encrypted with when its readers go through the service only."""
+    invoke = pulumi.InvokeOutputOptions(parent=opts.parent)
+    account = aws.get_caller_identity_output(opts=invoke).account_id
+    partition = aws.get_partition_output(opts=invoke).partition
+    policy = pulumi.Output.all(account, partition, region).apply(
+        lambda apr: json.dumps(via_service_key_policy(
+            account=apr[0], partition=apr[1], via_service=f"{service}.{apr[2]}.amazonaws.com")))
+    return aws.kms.Key(name, description=description, enable_key_rotation=True,
+                       deletion_window_in_days=30, policy=policy, tags=dict(tags), opts=opts)

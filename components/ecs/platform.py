@@ -34,7 +34,7 @@ from components.ecs.sharing import SharedHost, shared_hosts, shared_spot_types, 
 from components.facts.images import ADOT_COLLECTOR_IMAGE, AWS_CLI_IMAGE, ENGINE_IMAGES
 from components.gateway import config as gw
 from components.gateway.fargate import ListenerAttachment
-from components.kms import via_service_key_policy
+from components.kms import service_only_key
 from components.platform_api import PlatformArgs
 
 if TYPE_CHECKING:
@@ -130,15 +130,9 @@ class EcsPlatform(pulumi.ComponentResource):
         if config.hf_token is not None and any(m.spec.weights_uri is None for m in config.models):
             # A key of the stack's own, usable only through Secrets Manager: the execution role
             # reads the secret with GetSecretValue and needs no KMS permission of its own.
-            key = aws.kms.Key(
-                f"{name}-hf-token-key",
-                description=f"{naming.prefix}: Hugging Face token secret",
-                enable_key_rotation=True, deletion_window_in_days=30,
-                policy=pulumi.Output.all(account, partition).apply(
-                    lambda ap: json.dumps(via_service_key_policy(
-                        account=ap[0], partition=ap[1],
-                        via_service=f"secretsmanager.{config.region}.amazonaws.com"))),
-                tags=naming.tags(), opts=child)
+            key = service_only_key(
+                f"{name}-hf-token-key", description=f"{naming.prefix}: Hugging Face token secret",
+                service="secretsmanager", region=config.region, tags=naming.tags(), opts=child)
             secret = aws.secretsmanager.Secret(
                 f"{name}-hf-token",
                 name_prefix=f"{naming.prefix}/hf-token-",

@@ -44,7 +44,7 @@ from components.eks.serving import (
 )
 from components.facts.images import VLLM
 from components.gateway import monitoring as gateway_monitoring
-from components.kms import via_service_key_policy
+from components.kms import service_only_key
 from components.tags import Naming
 
 Monitoring = Literal["kube-prometheus-stack", "amp"]
@@ -448,14 +448,6 @@ def alerts_publish_policy(*, topic_arn: str, key_arn: str, region: str) -> dict[
     ]}
 
 
-def workspace_key_policy(*, account: str, partition: str, region: str) -> dict[str, Any]:
-    """Key of the AMP workspace, usable by this account's principals through AMP only, so the
-    Prometheus writer and KEDA's querier need no KMS permission of their own.
-    https://docs.aws.amazon.com/prometheus/latest/userguide/encryption-at-rest-Amazon-Service-Prometheus.html"""
-    return via_service_key_policy(account=account, partition=partition,
-                                  via_service=f"aps.{region}.amazonaws.com")
-
-
 def remote_write_policy(workspace_arn: str) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": ["aps:RemoteWrite"], "Resource": [workspace_arn]}]}
@@ -581,17 +573,13 @@ class Observability(pulumi.ComponentResource):
                                "alertsTopicArn": self.alerts_topic_arn})
 
     def _workspace_key(self, name: str, args: ObservabilityArgs) -> aws.kms.Key:
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=invoke).account_id
-        partition = aws.get_partition_output(opts=invoke).partition
-        return aws.kms.Key(
+        """Usable by this account's principals through AMP only, so the Prometheus writer and
+        KEDA's querier need no KMS permission of their own.
+        https://docs.aws.amazon.com/prometheus/latest/userguide/encryption-at-rest-Amazon-Service-Prometheus.html"""
+        return service_only_key(
             f"{name}-workspace-key", description="llm-hosting: AMP workspace metrics",
-            enable_key_rotation=True, deletion_window_in_days=30,
-            policy=pulumi.Output.all(account, partition).apply(
-                lambda ap: json.dumps(workspace_key_policy(account=ap[0], partition=ap[1],
-                                                           region=args.region))),
-            tags=args.naming.tags(), opts=pulumi.ResourceOptions(
-                parent=self, protect=args.naming.protect))
+            service="aps", region=args.region, tags=args.naming.tags(),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.naming.protect))
 
     def _alerts_topic(self, name: str, args: ObservabilityArgs,
                       workspace_arn: pulumi.Output[str] | None

@@ -17,12 +17,10 @@ https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_update-encryp
 
 from __future__ import annotations
 
-import json
-
 import pulumi
 import pulumi_aws as aws
 
-from components.kms import via_service_key_policy
+from components.kms import service_only_key
 from components.tags import Naming
 
 RECOVERY_DAYS: dict[str, int] = {"dev": 7, "staging": 7, "prod": 30}
@@ -32,18 +30,10 @@ KEY_LENGTH = 48
 def master_key_secret(name: str, naming: Naming,
                       parent: pulumi.Resource) -> aws.secretsmanager.Secret:
     opts = pulumi.ResourceOptions(parent=parent)
-    invoke = pulumi.InvokeOutputOptions(parent=parent)
-    account = aws.get_caller_identity_output(opts=invoke).account_id
-    partition = aws.get_partition_output(opts=invoke).partition
-    region = aws.get_region_output(opts=invoke).region
-    key = aws.kms.Key(
+    region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=parent)).region
+    key = service_only_key(
         f"{name}-key", description=f"{naming.prefix}: the gateway's master key secret",
-        enable_key_rotation=True, deletion_window_in_days=30,
-        policy=pulumi.Output.all(account, partition, region).apply(
-            lambda apr: json.dumps(via_service_key_policy(
-                account=apr[0], partition=apr[1],
-                via_service=f"secretsmanager.{apr[2]}.amazonaws.com"))),
-        tags=naming.tags(component="gateway"),
+        service="secretsmanager", region=region, tags=naming.tags(component="gateway"),
         # Without the key the secret cannot be read: protected with it.
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=naming.protect)))
     secret = aws.secretsmanager.Secret(
