@@ -10,7 +10,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,25 +47,31 @@ def chunks(words: list[str], model: str = "fake") -> Iterator[bytes]:
     yield b"data: [DONE]\n\n"
 
 
+def handler_class(handle: Callable[[BaseHTTPRequestHandler], None]
+                  ) -> type[BaseHTTPRequestHandler]:
+    """A quiet HTTP/1.1 request handler that passes every GET and POST to `handle` (the
+    gateway's and the smoke test's fakes)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            handle(self)
+
+        def do_GET(self) -> None:
+            handle(self)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    return Handler
+
+
 class _Server:
     """A threaded HTTP server on 127.0.0.1 whose handler calls `self.handle(request)`."""
 
     def __init__(self) -> None:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                owner.handle(self)
-
-            def do_GET(self) -> None:
-                owner.handle(self)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class(self.handle))
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
         self.lock = threading.Lock()

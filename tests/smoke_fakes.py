@@ -21,6 +21,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from tests.gateway_fakes import handler_class
+
 
 def sse_chunks(model: str, tokens: int, usage: bool) -> list[bytes]:
     """What vLLM's OpenAI server streams: a role-only chunk, one chunk per token, a final
@@ -54,45 +56,38 @@ class FakeOpenAI:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
+        return handler_class(self._handle)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        body = json.loads(req.rfile.read(int(req.headers["Content-Length"])))
+        with self.lock:
+            self.bodies.append(body)
+            self.headers.append(dict(req.headers))
+            n = len(self.bodies)
+        if req.path != self.path:
+            _reply(req, 404, b'{"detail": "Not Found"}')
+        elif self.fail_every and n % self.fail_every == 0:
+            _reply(req, 503, b'{"error": {"message": "no healthy upstream"}}')
+        else:
+            req.send_response(200)
+            req.send_header("Content-Type", "text/event-stream")
+            req.send_header("Connection", "close")
+            req.end_headers()
+            usage = bool(body.get("stream_options", {}).get("include_usage"))
+            for piece in sse_chunks(body["model"], self.tokens, usage):
+                req.wfile.write(piece)
+                req.wfile.flush()
+            req.close_connection = True
 
-            def log_message(self, *args: Any) -> None:
-                pass
 
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with fake.lock:
-                    fake.bodies.append(body)
-                    fake.headers.append(dict(self.headers))
-                    n = len(fake.bodies)
-                if self.path != fake.path:
-                    self._reply(404, b'{"detail": "Not Found"}')
-                elif fake.fail_every and n % fake.fail_every == 0:
-                    self._reply(503, b'{"error": {"message": "no healthy upstream"}}')
-                else:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/event-stream")
-                    self.send_header("Connection", "close")
-                    self.end_headers()
-                    usage = bool(body.get("stream_options", {}).get("include_usage"))
-                    for piece in sse_chunks(body["model"], fake.tokens, usage):
-                        self.wfile.write(piece)
-                        self.wfile.flush()
-                    self.close_connection = True
-
-            def _reply(self, status: int, payload: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(payload)
-                self.close_connection = True
-
-        return Handler
+def _reply(req: BaseHTTPRequestHandler, status: int, payload: bytes) -> None:
+    req.send_response(status)
+    req.send_header("Content-Type", "application/json")
+    req.send_header("Content-Length", str(len(payload)))
+    req.send_header("Connection", "close")
+    req.end_headers()
+    req.wfile.write(payload)
+    req.close_connection = True
 
 
 @contextmanager
@@ -164,50 +159,42 @@ class FakeSageMakerRuntime:
         return None
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
+        return handler_class(self._handle)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                headers = dict(self.headers)
-                host = headers.get("Host", "")
-                problem = fake.signature_problem("POST", f"http://{host}{self.path}", headers,
-                                                 body)
-                if self.path != f"/endpoints/{fake.endpoint}/invocations-response-stream":
-                    problem = problem or f"unexpected path {self.path}"
-                if headers.get("X-Amzn-SageMaker-Inference-Component") != fake.component:
-                    problem = problem or "missing inference component header"
-                with fake.lock:
-                    if problem:
-                        fake.refused.append(problem)
-                    else:
-                        fake.calls.append(json.loads(body))
-                if problem:
-                    payload = json.dumps({"message": problem}).encode()
-                    self.send_response(403)
-                    self.send_header("x-amzn-ErrorType", "InvalidSignatureException")
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    return
-                lines = b"".join(
-                    json.dumps({"choices": [{"index": 0, "delta": {"content": f"t{i} "}}]})
-                    .encode() + b"\n" for i in range(fake.tokens))
-                lines += json.dumps({"choices": [], "usage": {
-                    "completion_tokens": fake.tokens}}).encode() + b"\n"
-                parts = [lines[i:i + 37] for i in range(0, len(lines), 37)]  # splits mid-line
-                stream = b"".join(event_message(p) for p in parts)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/vnd.amazon.eventstream")
-                self.send_header("X-Amzn-SageMaker-Content-Type", "application/jsonlines")
-                self.send_header("Content-Length", str(len(stream)))
-                self.end_headers()
-                self.wfile.write(stream)
-
-        return Handler
+    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        body = req.rfile.read(int(req.headers["Content-Length"]))
+        headers = dict(req.headers)
+        host = headers.get("Host", "")
+        problem = self.signature_problem("POST", f"http://{host}{req.path}", headers,
+                                         body)
+        if req.path != f"/endpoints/{self.endpoint}/invocations-response-stream":
+            problem = problem or f"unexpected path {req.path}"
+        if headers.get("X-Amzn-SageMaker-Inference-Component") != self.component:
+            problem = problem or "missing inference component header"
+        with self.lock:
+            if problem:
+                self.refused.append(problem)
+            else:
+                self.calls.append(json.loads(body))
+        if problem:
+            payload = json.dumps({"message": problem}).encode()
+            req.send_response(403)
+            req.send_header("x-amzn-ErrorType", "InvalidSignatureException")
+            req.send_header("Content-Type", "application/json")
+            req.send_header("Content-Length", str(len(payload)))
+            req.end_headers()
+            req.wfile.write(payload)
+            return
+        lines = b"".join(
+            json.dumps({"choices": [{"index": 0, "delta": {"content": f"t{i} "}}]})
+            .encode() + b"\n" for i in range(self.tokens))
+        lines += json.dumps({"choices": [], "usage": {
+            "completion_tokens": self.tokens}}).encode() + b"\n"
+        parts = [lines[i:i + 37] for i in range(0, len(lines), 37)]  # splits mid-line
+        stream = b"".join(event_message(p) for p in parts)
+        req.send_response(200)
+        req.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        req.send_header("X-Amzn-SageMaker-Content-Type", "application/jsonlines")
+        req.send_header("Content-Length", str(len(stream)))
+        req.end_headers()
+        req.wfile.write(stream)
